@@ -1,0 +1,364 @@
+"""The ``threefigures`` command: thin typer commands over the library.
+
+Every user error is one line on stderr and a non-zero exit; ``--debug`` shows the
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+PROCESS_START = time.perf_counter()
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="How deep learning works, in three figures drawn from real runs.",
+    pretty_exceptions_enable=False,
+)
+runs_app = typer.Typer(help="List stored runs, or show one with `runs show RUN`.")
+app.add_typer(runs_app, name="runs")
+
+_state: dict[str, Any] = {"debug": False, "store": None}
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option("--store", help="SQLite runs store (default ./runs/threefigures.db or $THREEFIGURES_STORE)."),
+]
+RunOpt = Annotated[str, typer.Option("--run", help="A run id, or `latest` (the latest finished run).")]
+
+
+def _store(path: Path | None) -> Any:
+    from threefigures.store import Store
+
+    return Store(path or _state["store"])
+
+
+def _echo(msg: str) -> None:
+    typer.echo(msg)
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    store: StoreOpt = None,
+) -> None:
+    _state["debug"] = debug
+    _state["store"] = store
+
+
+def _parse_layers(text: str) -> tuple[int, ...]:
+    from threefigures.errors import ConfigError
+
+    try:
+        layers = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"--layers must be comma-separated integers like 512,128, got {text!r}") from None
+    if not layers or any(n <= 0 for n in layers):
+        raise ConfigError(f"--layers needs positive sizes like 256 or 512,128, got {text!r}")
+    return layers
+
+
+def _print_outcome(outcome: Any) -> None:
+    run = outcome.run
+    _echo("")
+    _echo(f"run {run.id} finished in {run.seconds:.1f} s on {run.device}")
+    for kind in ("figure1", "figure2", "figure3", "report", "weights"):
+        if kind in outcome.paths:
+            _echo(f"  {kind:<8} {outcome.paths[kind]}")
+    _echo(f"test accuracy: {100 * outcome.test.accuracy:.2f}% on {len(outcome.test.labels):,} held-out images")
+
+
+@app.command()
+def demo(
+    store: StoreOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for this run's files.")] = None,
+    min_accuracy: Annotated[
+        float, typer.Option(help="Fail (exit 1) if the test accuracy is below this.")
+    ] = 0.92,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | mps")] = "auto",
+) -> None:
+    """Train the article's 784 → 256 → 10 network on the embedded digits for 3 epochs
+    and draw its three figures and report."""
+    import dataclasses
+
+    from threefigures.config import RunConfig
+    from threefigures.runner import train_run
+
+    config = RunConfig()
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, device=device))
+    outcome = train_run(
+        config, store=_store(store), out_dir=out, progress=True,
+        log=_echo, process_start=PROCESS_START,
+    )
+    _print_outcome(outcome)
+    if outcome.test.accuracy < min_accuracy:
+        _echo(f"error: test accuracy {100 * outcome.test.accuracy:.2f}% is below {100 * min_accuracy:.0f}%")
+        raise typer.Exit(1)
+
+
+@app.command()
+def train(
+    data: Annotated[str, typer.Option("--data", help="digits | fashion-mnist | mnist | sklearn-digits | folder:PATH | PATH")] = "digits",
+    data_dir: Annotated[str | None, typer.Option("--data-dir", help="Folder with the four IDX files (mnist, fashion-mnist).")] = None,
+    model: Annotated[str, typer.Option("--model", help="Model name (see `threefigures models`).")] = "mlp",
+    layers: Annotated[str, typer.Option("--layers", help="Hidden layer sizes: 256 or 512,128.")] = "256",
+    activation: Annotated[str, typer.Option(help="relu | sigmoid | tanh | gelu")] = "relu",
+    dropout: Annotated[float, typer.Option(help="Dropout between hidden layers.")] = 0.0,
+    epochs: Annotated[int, typer.Option(help="Epochs to train.")] = 3,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
+    lr: Annotated[float, typer.Option("--lr", help="Learning rate.")] = 3e-3,
+    optimizer: Annotated[str, typer.Option(help="sgd | adam")] = "adam",
+    momentum: Annotated[float, typer.Option(help="SGD momentum.")] = 0.9,
+    weight_decay: Annotated[float, typer.Option("--weight-decay")] = 0.0,
+    schedule: Annotated[str, typer.Option(help="constant | cosine")] = "cosine",
+    seed: Annotated[int, typer.Option(help="Seed for weights, shuffling and dropout.")] = 0,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | mps")] = "auto",
+    precision: Annotated[str, typer.Option(help="fp32 | bf16 | auto")] = "fp32",
+    val_fraction: Annotated[float, typer.Option("--val-fraction")] = 0.1,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for this run's files.")] = None,
+    resume: Annotated[str | None, typer.Option("--resume", help="Continue RUN from its last finished epoch.")] = None,
+    store: StoreOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Train any MLP on any dataset; writes the run's three figures and report."""
+    from threefigures.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from threefigures.runner import resume_run, train_run
+
+    if resume is not None:
+        given = {k: v for k, v in click_params().items() if k == "epochs"}
+        outcome = resume_run(
+            resume, store=_store(store), progress=not quiet, log=_echo,
+            epochs=given.get("epochs"),
+        )
+        _print_outcome(outcome)
+        return
+    config = RunConfig(
+        data=DataConfig(name=data, data_dir=data_dir, val_fraction=val_fraction),
+        model=ModelConfig(
+            name=model, layers=_parse_layers(layers), activation=activation, dropout=dropout
+        ),
+        train=TrainConfig(
+            epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum,
+            weight_decay=weight_decay, schedule=schedule, seed=seed, device=device,
+            precision=precision,
+        ),
+    )
+    config.validate()
+    outcome = train_run(
+        config, store=_store(store), out_dir=out, progress=not quiet, log=_echo,
+        process_start=PROCESS_START,
+    )
+    _print_outcome(outcome)
+
+
+def click_params() -> dict[str, Any]:
+    """The options the user typed explicitly (not defaults) for the current command."""
+    import click
+
+    ctx = click.get_current_context()
+    return {
+        name: value
+        for name, value in ctx.params.items()
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+    }
+
+
+def _safe_stem(path: str, index: int) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(path).stem)[:60] or "image"
+    return f"{index:03d}-{stem}"
+
+
+@app.command()
+def predict(
+    images: Annotated[list[str], typer.Argument(help="Image files (any format Pillow opens).")],
+    run: RunOpt = "latest",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    show_input: Annotated[Path | None, typer.Option("--show-input", help="Write the 28×28 images the network saw here.")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Classify your own images of digits (photos, scans, drawings)."""
+    from PIL import Image
+
+    from threefigures.preprocess import to_uint8
+    from threefigures.runner import load_run_model, predict_images
+
+    model, record, _config, classes = load_run_model(_store(store), run)
+    results = predict_images(images, model, classes)
+    if show_input is not None:
+        show_input.mkdir(parents=True, exist_ok=True)
+        for i, res in enumerate(results):
+            if res.image is not None:
+                target = show_input / f"{_safe_stem(res.path, i)}.png"
+                Image.fromarray(to_uint8(res.image), mode="L").save(target)
+                res.notes = (*res.notes, f"network input written to {target}")
+    failed = [r for r in results if r.error]
+    if as_json:
+        typer.echo(json.dumps({"run": record.id, "predictions": [r.to_json() for r in results]}, indent=2))
+    else:
+        for res in results:
+            if res.error:
+                typer.echo(f"error: {res.error}", err=True)
+                continue
+            top = ", ".join(f"{c} {100 * p:.1f}%" for c, p in res.top or [])
+            typer.echo(f"{res.path}: {res.class_name}   ({top})")
+            for note in res.notes:
+                typer.echo(f"    {note}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def figures(run: RunOpt = "latest", store: StoreOpt = None) -> None:
+    """Redraw the three figures and the report of a stored run."""
+    from threefigures.runner import redraw
+
+    paths = redraw(run, store=_store(store))
+    for kind, path in paths.items():
+        _echo(f"{kind:<10} {path}")
+
+
+@app.command()
+def evaluate(
+    run: RunOpt = "latest",
+    data: Annotated[str | None, typer.Option("--data", help="Dataset name or folder:PATH (default: the run's).")] = None,
+    data_dir: Annotated[str | None, typer.Option("--data-dir")] = None,
+    split: Annotated[str, typer.Option(help="test | train | all")] = "test",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    store: StoreOpt = None,
+) -> None:
+    """Score a trained model on any dataset: accuracy, per-class accuracy, confusion matrix."""
+    from threefigures.runner import evaluate_run
+
+    result, record, classes, ds = evaluate_run(run, data, data_dir=data_dir, split=split, store=_store(store))
+    per_class = result.per_class_accuracy()
+    if as_json:
+        typer.echo(json.dumps({
+            "run": record.id, "data": ds.name, "split": split, "n": len(result.labels),
+            "accuracy": result.accuracy, "loss": result.loss,
+            "per_class_accuracy": dict(zip(classes, per_class, strict=True)),
+            "confusion": result.confusion.tolist(), "classes": classes,
+        }, indent=2))
+        return
+    _echo(f"run {record.id} on {ds.name} ({split}, {len(result.labels):,} images)")
+    _echo(f"accuracy {100 * result.accuracy:.2f}%   loss {result.loss:.4f}")
+    _echo("class            n  accuracy")
+    for i, name in enumerate(classes):
+        acc = per_class[i]
+        _echo(f"{name[:12]:<12} {int(result.confusion[i].sum()):>5}  {'—' if acc is None else f'{100 * acc:6.2f}%'}")
+    _echo("confusion (rows true, columns predicted):")
+    width = max(4, len(str(int(result.confusion.max()))) + 1)
+    _echo("     " + "".join(f"{j:>{width}}" for j in range(len(classes))))
+    for i, row in enumerate(result.confusion):
+        _echo(f"{i:>4} " + "".join(f"{int(v):>{width}}" for v in row))
+
+
+@runs_app.callback(invoke_without_command=True)
+def runs_list(
+    ctx: typer.Context,
+    store: StoreOpt = None,
+    limit: Annotated[int, typer.Option(help="How many runs to list.")] = 50,
+) -> None:
+    """List stored runs: id, when, data, model, epochs, test accuracy, seconds, status."""
+    if ctx.invoked_subcommand is not None:
+        return
+    records = _store(store).list_runs(limit=limit)
+    if not records:
+        _echo("no runs yet: try `threefigures demo`")
+        return
+    _echo(f"{'id':<22} {'when (UTC)':<20} {'data':<15} {'model':<12} {'epochs':>6} {'test acc':>8} {'seconds':>8}  status")
+    for r in records:
+        acc = "—" if r.test_accuracy is None else f"{100 * r.test_accuracy:.2f}%"
+        secs = "—" if r.seconds is None else f"{r.seconds:.1f}"
+        layers = ",".join(str(n) for n in r.config.get("model", {}).get("layers", []))
+        model = f"{r.model_name}[{layers}]" if layers else r.model_name
+        _echo(
+            f"{r.id:<22} {r.created_at[:19].replace('T', ' '):<20} {r.data_name[:15]:<15} "
+            f"{model[:12]:<12} {f'{r.epochs_done}/{r.epochs_planned}':>6} {acc:>8} {secs:>8}  {r.status}"
+        )
+
+
+@runs_app.command("show")
+def runs_show(run: Annotated[str, typer.Argument(help="Run id or `latest`.")] = "latest", store: StoreOpt = None) -> None:
+    """One run: its config, status, files and per-epoch table."""
+    st = _store(store)
+    r = st.resolve(run)
+    _echo(f"run       {r.id}")
+    _echo(f"status    {r.status}" + (f" ({r.error})" if r.error else ""))
+    _echo(f"created   {r.created_at}   updated {r.updated_at}")
+    _echo(f"data      {r.data_name}")
+    _echo(f"model     {r.model_name} {r.config.get('model', {}).get('layers')}")
+    _echo(f"epochs    {r.epochs_done}/{r.epochs_planned}")
+    _echo(f"test acc  {'—' if r.test_accuracy is None else f'{100 * r.test_accuracy:.2f}%'}")
+    _echo(f"device    {r.device or '—'}")
+    _echo(f"folder    {r.run_dir}")
+    for kind, path in sorted(st.artifacts(r.id).items()):
+        _echo(f"  {kind:<10} {path}")
+    _echo("epoch  train loss   val loss   val acc  seconds")
+    for m in st.metrics(r.id):
+        vl = "—" if m["val_loss"] is None else f"{m['val_loss']:.4f}"
+        va = "—" if m["val_accuracy"] is None else f"{100 * m['val_accuracy']:.2f}%"
+        _echo(f"{m['epoch']:>5}  {m['train_loss']:>10.4f}  {vl:>9}  {va:>8}  {m['seconds']:>7.2f}")
+
+
+@app.command()
+def models() -> None:
+    """List the models, one line each."""
+    from threefigures.models import list_models
+
+    for entry in list_models():
+        _echo(f"{entry.name:<12} {entry.summary}")
+
+
+@app.command()
+def datasets() -> None:
+    """List the dataset names."""
+    from threefigures.data import list_datasets
+
+    for name in list_datasets():
+        _echo(name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app, turning user errors into one line and an exit code."""
+    from threefigures.errors import ThreeFiguresError
+
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        rc = app(args=args, prog_name="threefigures", standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except ThreeFiguresError as exc:
+        if debug:
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        return 1
+    except KeyboardInterrupt:
+        typer.echo("error: interrupted", err=True)
+        return 130
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            typer.echo("error: aborted", err=True)
+            return 1
+        if debug:
+            raise
+        typer.echo(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+        return 1
+    return rc if isinstance(rc, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""Typed configuration for data, models and training; JSON in and out, validated.
+
+No torch here: configs are plain dataclasses so they can be read, written and
+checked (for instance from an untrusted ``config.json``) without building anything.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from threefigures.errors import ConfigError
+
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "gelu")
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("constant", "cosine")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which dataset to use and how much of its training part to hold out for validation."""
+
+    name: str = "digits"
+    data_dir: str | None = None
+    val_fraction: float = 0.1
+    split_seed: int = 0
+
+    def validate(self) -> None:
+        if not self.name:
+            raise ConfigError("data name must not be empty")
+        if not 0.0 <= self.val_fraction < 0.9:
+            raise ConfigError(f"val_fraction must be in [0, 0.9), got {self.val_fraction}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of a model; ``name`` selects the factory in the model registry.
+
+    ``input_mean``/``input_std`` are the training pixels' statistics: the model
+    normalises its [0, 1] input itself, so every caller feeds raw pixel values.
+    """
+
+    name: str = "mlp"
+    input_shape: tuple[int, ...] = (1, 28, 28)
+    num_classes: int = 10
+    layers: tuple[int, ...] = (256,)
+    activation: str = "relu"
+    dropout: float = 0.0
+    input_mean: float = 0.1307
+    input_std: float = 0.3081
+
+    def validate(self) -> None:
+        if len(self.input_shape) != 3 or any(d <= 0 for d in self.input_shape):
+            raise ConfigError(f"input_shape must be (C, H, W) > 0, got {self.input_shape}")
+        if self.num_classes < 2:
+            raise ConfigError(f"num_classes must be at least 2, got {self.num_classes}")
+        if any(n <= 0 for n in self.layers):
+            raise ConfigError(f"every layer needs at least one unit, got {list(self.layers)}")
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(
+                f"unknown activation {self.activation!r}; choose one of {', '.join(ACTIVATIONS)}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not (math.isfinite(self.input_std) and self.input_std > 0):
+            raise ConfigError(f"input_std must be a positive number, got {self.input_std}")
+        if not math.isfinite(self.input_mean):
+            raise ConfigError(f"input_mean must be finite, got {self.input_mean}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train. The defaults are the article's 3 epochs with Adam (lr 3e-3, batch 32,
+    cosine decay): over seeds 0-5 the Figure 1 MLP scored 93.3-93.8% on the 1,000 held-out
+    digits with them, against 91.0-92.6% for a constant 1e-3 (see README)."""
+
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 3e-3
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "fp32"
+
+    def validate(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be at least 1, got {self.batch_size}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"learning rate must be a positive finite number, got {self.lr}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(
+                f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
+            )
+        if not 0.0 <= self.momentum < 1.0:
+            raise ConfigError(f"momentum must be in [0, 1), got {self.momentum}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ConfigError(f"weight decay must be ≥ 0, got {self.weight_decay}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(
+                f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}"
+            )
+        if self.device not in DEVICES:
+            raise ConfigError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}"
+            )
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything needed to reproduce a run: data, model and training configs."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> None:
+        self.data.validate()
+        self.model.validate()
+        self.train.validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> RunConfig:
+        if not isinstance(raw, dict):
+            raise ConfigError("run config must be a JSON object")
+        unknown = set(raw) - {"data", "model", "train"}
+        if unknown:
+            raise ConfigError(f"unknown run config sections: {', '.join(sorted(unknown))}")
+        missing = {"data", "model", "train"} - set(raw)
+        if missing:
+            raise ConfigError(f"run config is missing sections: {', '.join(sorted(missing))}")
+        config = cls(
+            data=from_dict(DataConfig, raw["data"], where="data"),
+            model=from_dict(ModelConfig, raw["model"], where="model"),
+            train=from_dict(TrainConfig, raw["train"], where="train"),
+        )
+        config.validate()
+        return config
+
+    @classmethod
+    def from_json(cls, text: str) -> RunConfig:
+        try:
+            raw = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise ConfigError(f"config is not valid JSON: {exc}") from None
+        return cls.from_dict(raw)
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunConfig:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from None
+        return cls.from_json(text)
+
+
+T = TypeVar("T")
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Check ``value`` against a simple type annotation, converting JSON lists to tuples."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{where}: unexpected value {value!r}")
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where} must be a list, got {type(value).__name__}")
+        (item_type, _ellipsis) = typing.get_args(annotation)
+        return tuple(_coerce(v, item_type, f"{where}[{i}]") for i, v in enumerate(value))
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported type {annotation}")  # pragma: no cover
+
+
+def from_dict(cls: type[T], raw: Any, *, where: str = "config") -> T:
+    """Build dataclass ``cls`` from a JSON object, strictly: no unknown keys, right types."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a JSON object, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = set(raw) - names
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    missing = names - set(raw)
+    if missing:
+        raise ConfigError(f"{where}: missing keys {', '.join(sorted(missing))}")
+    kwargs = {name: _coerce(raw[name], hints[name], f"{where}.{name}") for name in names}
+    return cls(**kwargs)

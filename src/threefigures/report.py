@@ -1,0 +1,153 @@
+"""A run → one self-contained ``report.html`` (figures embedded, works offline)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from threefigures.checkpoint import atomic_write_text
+from threefigures.config import RunConfig
+from threefigures.store import RunRecord
+from threefigures.training import EvalResult, History
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2rem auto;
+padding:0 1rem;color:#1d2330;line-height:1.45}
+h1{margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px solid #dde;padding-bottom:.2rem}
+.lead{color:#556;margin-top:0}.big{font-size:2.2rem;font-weight:700;color:#16794a}
+figure{margin:1rem 0}figure img{max-width:100%;border:1px solid #e3e6ee;border-radius:4px}
+figcaption{color:#556;font-size:.92rem}
+table{border-collapse:collapse;margin:.6rem 0;font-size:.92rem}
+th,td{border:1px solid #d5d9e3;padding:.25rem .6rem;text-align:right}
+th{background:#f2f4f8}td:first-child,th:first-child{text-align:left}
+pre{background:#f6f7fa;padding:.8rem;overflow:auto;font-size:.85rem;border-radius:4px}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(260px,1fr));gap:1rem}
+.card{background:#f6f7fa;border-radius:6px;padding:.7rem 1rem}
+"""
+
+
+def _img(path: Path) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.2f}%"
+
+
+def _num(value: float | None, digits: int = 4) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def write_report(
+    path: Path,
+    *,
+    record: RunRecord,
+    config: RunConfig,
+    data: Mapping[str, Any],
+    history: History,
+    test: EvalResult,
+    classes: Sequence[str],
+    figures: Mapping[str, Path],
+    timings: Mapping[str, float],
+    versions: Mapping[str, str],
+    params: int,
+    structure: Sequence[Any],
+    extra: Mapping[str, Any],
+) -> Path:
+    """Write the report atomically and return its path."""
+    esc = html.escape
+    sizes = extra.get("sizes", {})
+    layer_rows = [
+        (s.name, f"{s.units:,}", s.activation or "—", f"{s.params:,}") for s in structure
+    ]
+    epoch_rows = [
+        (
+            e,
+            _num(history.epoch_loss[i]),
+            _num(history.val_loss[i] if i < len(history.val_loss) else None),
+            _pct(history.val_accuracy[i] if i < len(history.val_accuracy) else None),
+            f"{history.epoch_seconds[i]:.2f}" if i < len(history.epoch_seconds) else "—",
+        )
+        for i, e in enumerate(history.epoch)
+    ]
+    per_class = test.per_class_accuracy()
+    totals = test.confusion.sum(axis=1)
+    class_rows = [
+        (f"{i} · {name}", int(totals[i]), int(test.confusion[i, i]), _pct(per_class[i]))
+        for i, name in enumerate(classes)
+    ]
+    confusion_rows = [
+        (f"{i} · {classes[i]}", *[int(v) for v in row]) for i, row in enumerate(test.confusion)
+    ]
+    timing_rows = [(k.replace("_", " "), f"{v:.2f} s") for k, v in timings.items()]
+    version_rows = list(versions.items())
+    size_text = ", ".join(f"{k} {v:,}" for k, v in sizes.items()) if sizes else ""
+    n_test = int(totals.sum())
+    body = f"""
+<h1>threefigures · run {esc(record.id)}</h1>
+<p class="lead">The article's three figures, drawn from this run: {esc(config.model.name)}
+{esc(str(list(config.model.layers)))} trained on <b>{esc(str(data.get("name")))}</b>
+for {len(history.epoch)} epoch(s). Status: {esc(record.status)}. Written {esc(datetime.now(UTC).isoformat(timespec="seconds"))}.</p>
+<div class="grid">
+ <div class="card">Test accuracy<div class="big" id="test-accuracy">{_pct(test.accuracy)}</div>
+   on {n_test:,} test examples never used in training (test loss {_num(test.loss)})</div>
+ <div class="card"><b>Data</b>: {esc(str(data.get("source", "")))}<br>{esc(size_text)}</div>
+ <div class="card"><b>Device</b>: {esc(str(extra.get("device", record.device or "—")))}<br>
+   <b>Precision</b>: {esc(str(extra.get("precision", "—")))}<br><b>Parameters</b>: {params:,}</div>
+</div>
+
+<h2>Figure 1 — the network</h2>
+<figure>{_img(figures["figure1"])}<figcaption>Layers as columns of neurons; counts and
+parameters computed from the model itself.</figcaption></figure>
+{_table(("Layer", "Number of Neurons", "Activation", "Parameters"), layer_rows)}
+
+<h2>Figure 2 — training</h2>
+<figure>{_img(figures["figure2"])}<figcaption>Training loss per batch (faint) and per epoch
+(bold); validation accuracy on the right axis.</figcaption></figure>
+{_table(("Epoch", "Training loss", "Validation loss", "Validation accuracy", "Seconds"), epoch_rows)}
+
+<h2>Figure 3 — inference</h2>
+<figure>{_img(figures["figure3"])}<figcaption>A fixed random sample of test images; each
+with its predicted class and the ten output probabilities. Wrong predictions are marked.
+</figcaption></figure>
+
+<h2>Errors: confusion matrix and per-class accuracy</h2>
+<figure>{_img(figures["confusion"])}</figure>
+{_table(("Class", "Test examples", "Correct", "Accuracy"), class_rows)}
+<details><summary>Confusion matrix as numbers (rows: true class, columns: predicted)</summary>
+{_table(("true \\ pred", *[str(i) for i in range(len(classes))]), confusion_rows)}</details>
+
+<h2>Configuration</h2>
+<pre>{esc(config.to_json())}</pre>
+<h2>Timings</h2>
+{_table(("What", "Time"), timing_rows)}
+<h2>Versions and machine</h2>
+{_table(("Component", "Version"), version_rows)}
+<p>Reproduce: <code>threefigures train --data {esc(config.data.name)} --layers
+{esc(",".join(str(n) for n in config.model.layers))} --activation {esc(config.model.activation)}
+--epochs {config.train.epochs} --batch-size {config.train.batch_size} --lr {config.train.lr}
+--optimizer {esc(config.train.optimizer)} --seed {config.train.seed}</code></p>
+<script type="application/json" id="run-data">{esc(json.dumps({"run": record.id, "test_accuracy": test.accuracy}))}</script>
+"""
+    page = (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        '<meta name=viewport content="width=device-width,initial-scale=1">'
+        f"<title>threefigures run {esc(record.id)}</title><style>{_CSS}</style></head>"
+        f"<body>{body}</body></html>"
+    )
+    atomic_write_text(path, page)
+    return path

@@ -1,0 +1,594 @@
+"""A run from start to finish: data → model → fit → store → figures → report.
+
+This is what the CLI's ``demo``, ``train``, ``figures``, ``evaluate`` and ``predict``
+call; it is also the Python API for stored runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from threefigures.checkpoint import (
+    atomic_write_text,
+    load_train_state,
+    load_weights,
+    save_train_state,
+    save_weights,
+)
+from threefigures.config import ModelConfig, RunConfig
+from threefigures.data import Dataset, load_dataset
+from threefigures.errors import CheckpointError, ConfigError, ThreeFiguresError
+from threefigures.models import create_model
+from threefigures.store import RunRecord, Store
+from threefigures.training import (
+    EvalResult,
+    FitResult,
+    History,
+    ResumeState,
+    TrainingDiverged,
+    TrainingInterrupted,
+    evaluate,
+    fit,
+    predict_proba,
+)
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+STATE_FILE = "train_state.safetensors"
+FIGURE3_SAMPLES = 24
+
+Log = Callable[[str], None]
+
+
+def model_config_for(data: Dataset, config: ModelConfig | None = None) -> ModelConfig:
+    """Fit a model config to a dataset: input shape, class count and pixel statistics."""
+    config = config or ModelConfig()
+    pixels = data.train_x.float().div_(255.0)
+    return dataclasses.replace(
+        config,
+        input_shape=data.image_shape,
+        num_classes=data.num_classes,
+        input_mean=round(float(pixels.mean()), 6),
+        input_std=round(float(pixels.std()), 6),
+    )
+
+
+@dataclass
+class RunOutcome:
+    run: RunRecord
+    fit: FitResult | None
+    test: EvalResult
+    paths: dict[str, Path]
+
+
+def versions() -> dict[str, str]:
+    import matplotlib
+    import safetensors
+    import sklearn
+    import torchvision
+
+    from threefigures import __version__
+
+    return {
+        "threefigures": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "matplotlib": matplotlib.__version__,
+        "safetensors": safetensors.__version__,
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+    }
+
+
+def _write_run_config(folder: Path, run_id: str, config: RunConfig, classes: list[str]) -> None:
+    payload = {"format": 1, "run_id": run_id, "run": config.to_dict(), "classes": classes}
+    atomic_write_text(folder / CONFIG_FILE, json.dumps(payload, indent=2))
+
+
+def read_run_config(folder: Path) -> tuple[RunConfig, list[str]]:
+    path = folder / CONFIG_FILE
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder}: the run's folder is missing (deleted or moved?)")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: missing") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise CheckpointError(f"{path}: unreadable ({exc})") from None
+    if not isinstance(raw, dict) or "run" not in raw or "classes" not in raw:
+        raise CheckpointError(f"{path}: not a threefigures run config (needs 'run' and 'classes')")
+    classes = raw["classes"]
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        raise CheckpointError(f"{path}: 'classes' must be a list of strings")
+    try:
+        config = RunConfig.from_dict(raw["run"])
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    if len(classes) != config.model.num_classes:
+        raise CheckpointError(
+            f"{path}: {len(classes)} class names for a model with {config.model.num_classes} outputs"
+        )
+    return config, classes
+
+
+def load_model_from_folder(folder: Path, device: str = "cpu") -> tuple[nn.Module, RunConfig, list[str]]:
+    """Rebuild a model from ``config.json`` and load ``model.safetensors`` (no pickle)."""
+    config, classes = read_run_config(folder)
+    try:
+        model = create_model(config.model.name, config.model)
+    except ConfigError as exc:
+        raise CheckpointError(f"{folder / CONFIG_FILE}: {exc}") from None
+    load_weights(model, folder / WEIGHTS_FILE)
+    model.to(device).eval()
+    return model, config, classes
+
+
+def load_run_model(store: Store, ref: str = "latest") -> tuple[nn.Module, RunRecord, RunConfig, list[str]]:
+    record = store.resolve(ref)
+    model, config, classes = load_model_from_folder(record.run_dir)
+    return model, record, config, classes
+
+
+# --- figures and report --------------------------------------------------------------------
+
+
+def structure_of(model: nn.Module) -> list[Any]:
+    """Figure 1's layers for an MLP: input, each hidden layer, output."""
+    from threefigures.figures import LayerSpec
+    from threefigures.models import MLP
+
+    if not isinstance(model, MLP):  # pragma: no cover - only MLPs exist so far
+        raise ThreeFiguresError(f"no structure drawing for {type(model).__name__}")
+    linears = model.linear_layers()
+    specs = [LayerSpec("Input", model.in_features, None, 0)]
+    for i, layer in enumerate(linears[:-1], start=1):
+        name = "Hidden" if len(linears) == 2 else f"Hidden {i}"
+        params = sum(p.numel() for p in layer.parameters())
+        specs.append(LayerSpec(name, layer.out_features, model.config.activation, params))
+    out = linears[-1]
+    specs.append(LayerSpec("Output", out.out_features, "softmax", sum(p.numel() for p in out.parameters())))
+    return specs
+
+
+def figure3_sample(n_test: int, k: int = FIGURE3_SAMPLES, seed: int = 0) -> np.ndarray:
+    """A fixed random sample of test indices (never training data) for Figure 3."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n_test, size=min(k, n_test), replace=False))
+
+
+def write_outputs(
+    record: RunRecord,
+    model: nn.Module,
+    config: RunConfig,
+    data: Dataset,
+    history: History,
+    test: EvalResult,
+    timings: dict[str, float],
+    store: Store | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Path]:
+    """Draw the three figures and the confusion matrix and write ``report.html``."""
+    from threefigures.figures import (
+        TrainingHistory,
+        draw_confusion,
+        draw_inference,
+        draw_structure,
+        draw_training,
+    )
+    from threefigures.report import write_report
+
+    folder = record.run_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    params = sum(p.numel() for p in model.parameters())
+    paths: dict[str, Path] = {}
+    paths["figure1"] = draw_structure(
+        structure_of(model),
+        folder / "figure1.png",
+        subtitle=f"run {record.id} · {config.model.name} · {params:,} parameters · data {data.name}",
+    )
+    paths["figure2"] = draw_training(
+        TrainingHistory(
+            batch_epoch=history.batch_epoch,
+            batch_loss=history.batch_loss,
+            epoch=history.epoch,
+            epoch_loss=history.epoch_loss,
+            val_accuracy=history.val_accuracy,
+            val_loss=history.val_loss,
+        ),
+        folder / "figure2.png",
+        title=f"Figure 2 — training on {data.name} ({len(history.epoch)} epochs)",
+    )
+    idx = figure3_sample(len(test.labels))
+    images = data.test_x[torch.from_numpy(idx)].numpy()
+    paths["figure3"] = draw_inference(
+        images,
+        test.probabilities[idx],
+        data.classes,
+        folder / "figure3.png",
+        labels=test.labels[idx],
+        title=f"Figure 3 — inference on {len(idx)} test images never used in training",
+    )
+    paths["confusion"] = draw_confusion(
+        test.confusion, data.classes, folder / "confusion.png", title="Confusion matrix (test)"
+    )
+    timings = {**timings, "figures_seconds": time.perf_counter() - started}
+    paths["report"] = write_report(
+        folder / "report.html",
+        record=record,
+        config=config,
+        data=data.summary(),
+        history=history,
+        test=test,
+        classes=data.classes,
+        figures={k: paths[k] for k in ("figure1", "figure2", "figure3", "confusion")},
+        timings=timings,
+        versions=versions(),
+        params=params,
+        structure=structure_of(model),
+        extra=extra or {},
+    )
+    if store is not None:
+        for kind, path in paths.items():
+            store.add_artifact(record.id, kind, path)
+    return paths
+
+
+# --- training runs -------------------------------------------------------------------------
+
+
+def _epoch_saver(store: Store, record: RunRecord, classes: list[str], log: Log) -> Any:
+    folder = record.run_dir
+
+    def on_epoch_end(model: nn.Module, optimizer: Any, scheduler: Any, history: History, epoch: int) -> None:
+        # Weights first, then the full training state, then the store row: whatever the
+        # store says is finished is on disk.
+        save_weights(model, folder / WEIGHTS_FILE)
+        info = {"epochs_done": epoch, "history": history.to_dict()}
+        save_train_state(folder / STATE_FILE, model, optimizer, scheduler, info)
+        start = len(history.batch_loss) - sum(1 for e in history.batch_epoch if e > epoch - 1)
+        batches = [
+            (start + i, history.batch_epoch[start + i], history.batch_loss[start + i])
+            for i in range(len(history.batch_loss) - start)
+        ]
+        store.record_epoch(
+            record.id,
+            epoch=epoch,
+            train_loss=history.epoch_loss[-1],
+            val_loss=history.val_loss[-1],
+            val_accuracy=history.val_accuracy[-1],
+            seconds=history.epoch_seconds[-1],
+            batches=batches,
+        )
+
+    return on_epoch_end
+
+
+def _run_fit(
+    store: Store,
+    record: RunRecord,
+    model: nn.Module,
+    config: RunConfig,
+    data: Dataset,
+    *,
+    resume: ResumeState | None,
+    progress: bool,
+    log: Log,
+    process_start: float,
+) -> RunOutcome:
+    log(f"run {record.id} · data {data.name} ({len(data.train_y)} train / {len(data.test_y)} test)")
+    log(f"model {config.model.name} {list(config.model.layers)} · {sum(p.numel() for p in model.parameters()):,} parameters")
+    log("epoch  train loss   val acc  seconds")
+    try:
+        result = fit(
+            model,
+            data,
+            config.train,
+            val_fraction=config.data.val_fraction,
+            split_seed=config.data.split_seed,
+            resume=resume,
+            on_epoch_end=_epoch_saver(store, record, data.classes, log),
+            progress=progress,
+            log=log,
+        )
+    except TrainingInterrupted as exc:
+        store.set_status(record.id, "interrupted", error=str(exc))
+        raise ThreeFiguresError(
+            f"interrupted: run {record.id} saved after {exc.epochs_done} epoch(s); "
+            f"continue with `threefigures train --resume {record.id}`"
+        ) from None
+    except TrainingDiverged as exc:
+        store.set_status(record.id, "failed", error=str(exc))
+        raise
+    except BaseException as exc:
+        store.set_status(record.id, "failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    assert result.test is not None
+    record = store.get(record.id)
+    timings = {
+        "train_seconds": result.train_seconds,
+        "epoch_seconds": sum(result.history.epoch_seconds),
+        "process_seconds_before_figures": time.perf_counter() - process_start,
+    }
+    extra = {"device": result.device, "precision": result.precision, "sizes": result.sizes}
+    paths = write_outputs(record, model, config, data, result.history, result.test, timings, store, extra)
+    total = time.perf_counter() - process_start
+    store.set_status(
+        record.id,
+        "finished",
+        test_accuracy=result.test.accuracy,
+        seconds=total,
+        device=result.device,
+        info={**record.info, **extra, "timings": timings},
+    )
+    paths["weights"] = record.run_dir / WEIGHTS_FILE
+    paths["config"] = record.run_dir / CONFIG_FILE
+    return RunOutcome(store.get(record.id), result, result.test, paths)
+
+
+def train_run(
+    config: RunConfig | None = None,
+    *,
+    store: Store | None = None,
+    out_dir: str | Path | None = None,
+    data: Dataset | None = None,
+    progress: bool = False,
+    log: Log | None = None,
+    process_start: float | None = None,
+) -> RunOutcome:
+    """Train a new run, storing its checkpoints, metrics, figures and report."""
+    process_start = process_start if process_start is not None else time.perf_counter()
+    config = config or RunConfig()
+    config.validate()
+    log = log or (lambda _m: None)
+    store = store or Store()
+    data = data or load_dataset(config.data.name, data_dir=config.data.data_dir)
+    config = dataclasses.replace(config, model=model_config_for(data, config.model))
+    torch.manual_seed(config.train.seed)
+    model = create_model(config.model.name, config.model)
+    # Validate everything that can fail before a run row or folder exists.
+    if config.train.batch_size > len(data.train_y):
+        raise ConfigError(
+            f"batch size {config.train.batch_size} is larger than the "
+            f"{len(data.train_y)} training examples"
+        )
+    run_id = store.new_run_id()
+    folder = Path(out_dir) if out_dir is not None else store.root / run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_run_config(folder, run_id, config, data.classes)
+    record = store.create_run(
+        config=config.to_dict(),
+        data_name=data.name,
+        model_name=config.model.name,
+        epochs=config.train.epochs,
+        run_dir=folder.resolve(),
+        info={"classes": data.classes, "data": data.summary()},
+        run_id=run_id,
+    )
+    return _run_fit(
+        store, record, model, config, data, resume=None, progress=progress, log=log,
+        process_start=process_start,
+    )
+
+
+def resume_run(
+    ref: str,
+    *,
+    store: Store | None = None,
+    progress: bool = False,
+    log: Log | None = None,
+    epochs: int | None = None,
+) -> RunOutcome:
+    """Continue a run from its last finished epoch (``epochs`` may extend the plan)."""
+    process_start = time.perf_counter()
+    log = log or (lambda _m: None)
+    store = store or Store()
+    record = store.get(ref) if ref != "latest" else _latest_unfinished(store)
+    if record.status == "finished" and (epochs is None or epochs <= record.epochs_planned):
+        raise ThreeFiguresError(
+            f"run {record.id} already finished all {record.epochs_planned} epochs "
+            "(pass --epochs N to train it further)"
+        )
+    config, classes = read_run_config(record.run_dir)
+    if epochs is not None:
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs))
+        config.validate()
+    data = load_dataset(config.data.name, data_dir=config.data.data_dir)
+    if data.classes != classes:
+        raise CheckpointError(f"run {record.id}: its dataset's classes changed since training")
+    model = create_model(config.model.name, config.model)
+    state_path = record.run_dir / STATE_FILE
+    if state_path.exists():
+        model_state, optim_state, sched_state, info = load_train_state(state_path)
+        load_weights_from_state(model, model_state, state_path)
+        history = History.from_dict(info["history"])
+        resume = ResumeState(int(info["epochs_done"]), history, optim_state, sched_state)
+    else:  # killed before the first epoch finished: start over in the same run
+        torch.manual_seed(config.train.seed)
+        model = create_model(config.model.name, config.model)
+        resume = ResumeState(0, History())
+    if resume.epochs_done >= config.train.epochs:
+        raise ThreeFiguresError(
+            f"run {record.id} has {resume.epochs_done} finished epochs already; nothing to resume"
+        )
+    store.truncate_after(record.id, resume.epochs_done)
+    store.set_status(record.id, "running", epochs_planned=config.train.epochs)
+    _write_run_config(record.run_dir, record.id, config, classes)
+    log(f"resuming run {record.id} after epoch {resume.epochs_done}")
+    return _run_fit(
+        store, store.get(record.id), model, config, data, resume=resume, progress=progress,
+        log=log, process_start=process_start,
+    )
+
+
+def load_weights_from_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
+    expected = model.state_dict()
+    if set(expected) != set(state) or any(
+        tuple(expected[k].shape) != tuple(v.shape) for k, v in state.items()
+    ):
+        raise CheckpointError(f"{path}: training state does not match the run's model config")
+    model.load_state_dict(state)
+
+
+def _latest_unfinished(store: Store) -> RunRecord:
+    for record in store.list_runs():
+        if record.status != "finished":
+            return record
+    raise ThreeFiguresError("no interrupted or failed run to resume")
+
+
+# --- stored runs: redraw, evaluate, predict ------------------------------------------------
+
+
+def history_from_store(store: Store, run_id: str) -> History:
+    history = History()
+    for row in store.metrics(run_id):
+        history.epoch.append(row["epoch"])
+        history.epoch_loss.append(row["train_loss"])
+        history.val_loss.append(row["val_loss"])
+        history.val_accuracy.append(row["val_accuracy"])
+        history.epoch_seconds.append(row["seconds"])
+    for pos, loss in store.batches(run_id):
+        history.batch_epoch.append(pos)
+        history.batch_loss.append(loss)
+    return history
+
+
+def redraw(ref: str = "latest", *, store: Store | None = None) -> dict[str, Path]:
+    """Redraw the figures and report of a stored run from its weights and metrics."""
+    store = store or Store()
+    model, record, config, classes = load_run_model(store, ref)
+    data = load_dataset(config.data.name, data_dir=config.data.data_dir)
+    test = evaluate(model, data.test_x, data.test_y, num_classes=len(classes))
+    timings = dict(record.info.get("timings", {}))
+    extra = {k: record.info[k] for k in ("device", "precision", "sizes") if k in record.info}
+    return write_outputs(
+        record, model, config, data, history_from_store(store, record.id), test, timings, store, extra
+    )
+
+
+def evaluate_run(
+    ref: str = "latest", data_name: str | None = None, *, data_dir: str | None = None,
+    split: str = "test", store: Store | None = None,
+) -> tuple[EvalResult, RunRecord, list[str], Dataset]:
+    """Score a stored model on a dataset's ``test``, ``train`` or ``all`` images."""
+    store = store or Store()
+    model, record, config, classes = load_run_model(store, ref)
+    data = load_dataset(data_name or config.data.name, data_dir=data_dir if data_name else config.data.data_dir)
+    if data.num_classes != len(classes):
+        raise ConfigError(
+            f"run {record.id} predicts {len(classes)} classes but {data.name} has {data.num_classes}"
+        )
+    if data.image_shape != tuple(config.model.input_shape):
+        raise ConfigError(f"{data.name} images are {data.image_shape}, the model expects {config.model.input_shape}")
+    if split == "test":
+        x, y = data.test_x, data.test_y
+    elif split == "train":
+        x, y = data.train_x, data.train_y
+    elif split == "all":
+        x, y = torch.cat([data.train_x, data.test_x]), torch.cat([data.train_y, data.test_y])
+    else:
+        raise ConfigError(f"unknown split {split!r}; choose test, train or all")
+    return evaluate(model, x, y, num_classes=len(classes)), record, classes, data
+
+
+@dataclass
+class Prediction:
+    path: str
+    label: int | None = None
+    class_name: str | None = None
+    probabilities: list[float] | None = None
+    top: list[tuple[str, float]] | None = None
+    image: np.ndarray | None = None  # (28, 28) float in [0, 1], what the network saw
+    inverted: bool | None = None
+    notes: tuple[str, ...] = ()
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"file": self.path}
+        if self.error is not None:
+            out["error"] = self.error
+            return out
+        out.update(
+            {
+                "class": self.class_name,
+                "index": self.label,
+                "top": [{"class": c, "probability": round(p, 6)} for c, p in self.top or []],
+                "probabilities": [round(p, 6) for p in self.probabilities or []],
+                "inverted": self.inverted,
+                "notes": list(self.notes),
+            }
+        )
+        return out
+
+
+def predict_images(
+    paths: Sequence[str | Path], model: nn.Module, classes: list[str], *, top_k: int = 3
+) -> list[Prediction]:
+    """Classify image files; each bad file gets its own one-line error, the rest go on."""
+    from threefigures.errors import ImageError
+    from threefigures.preprocess import preprocess_path
+
+    results: list[Prediction] = []
+    ready: list[tuple[int, np.ndarray]] = []
+    for path in paths:
+        try:
+            pre = preprocess_path(path)
+        except ImageError as exc:
+            results.append(Prediction(path=str(path), error=str(exc)))
+            continue
+        results.append(Prediction(path=str(path), image=pre.image, inverted=pre.inverted, notes=pre.notes))
+        ready.append((len(results) - 1, pre.image))
+    if ready:
+        batch = torch.from_numpy(np.stack([img for _i, img in ready])).unsqueeze(1)  # (N, 1, 28, 28)
+        probs = predict_proba(model, batch).numpy()
+        for (i, _img), row in zip(ready, probs, strict=True):
+            order = np.argsort(-row)[:top_k]
+            pred = results[i]
+            pred.label = int(order[0])
+            pred.class_name = classes[pred.label]
+            pred.probabilities = [float(p) for p in row]
+            pred.top = [(classes[j], float(row[j])) for j in order]
+    return results
+
+
+def draw_figures(
+    model: nn.Module, data: Dataset, result: FitResult, out_dir: str | Path
+) -> dict[str, Path]:
+    """The three figures and report for a model trained with :func:`fit` in Python."""
+    from datetime import UTC, datetime
+
+    from threefigures.config import DataConfig
+
+    if result.test is None:
+        raise ThreeFiguresError("draw_figures needs a fit result with a test evaluation")
+    folder = Path(out_dir)
+    model_config = getattr(model, "config", None)
+    if not isinstance(model_config, ModelConfig):
+        raise ThreeFiguresError("draw_figures needs a model built by create_model")
+    config = RunConfig(data=DataConfig(name=data.name), model=model_config, train=result.config)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    record = RunRecord(
+        id="python-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S"), created_at=now,
+        updated_at=now, status="finished", data_name=data.name, model_name=model_config.name,
+        epochs_planned=result.config.epochs, epochs_done=result.epochs_done,
+        test_accuracy=result.test.accuracy, seconds=result.train_seconds, device=result.device,
+        run_dir=folder, config=config.to_dict(), info={}, error=None,
+    )
+    extra = {"device": result.device, "precision": result.precision, "sizes": result.sizes}
+    timings = {"train_seconds": result.train_seconds}
+    return write_outputs(record, model, config, data, result.history, result.test, timings, None, extra)
