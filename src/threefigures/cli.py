@@ -112,7 +112,7 @@ def train(
     layers: Annotated[str, typer.Option("--layers", help="Hidden layer sizes: 256 or 512,128.")] = "256",
     activation: Annotated[str, typer.Option(help="relu | sigmoid | tanh | gelu")] = "relu",
     dropout: Annotated[float, typer.Option(help="Dropout between hidden layers.")] = 0.0,
-    epochs: Annotated[int, typer.Option(help="Epochs to train.")] = 3,
+    epochs: Annotated[int | None, typer.Option(help="Epochs to train (default 3).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
     lr: Annotated[float, typer.Option("--lr", help="Learning rate.")] = 3e-3,
     optimizer: Annotated[str, typer.Option(help="sgd | adam")] = "adam",
@@ -133,10 +133,8 @@ def train(
     from threefigures.runner import resume_run, train_run
 
     if resume is not None:
-        given = {k: v for k, v in click_params().items() if k == "epochs"}
         outcome = resume_run(
-            resume, store=_store(store), progress=not quiet, log=_echo,
-            epochs=given.get("epochs"),
+            resume, store=_store(store), progress=not quiet, log=_echo, epochs=epochs
         )
         _print_outcome(outcome)
         return
@@ -146,7 +144,7 @@ def train(
             name=model, layers=_parse_layers(layers), activation=activation, dropout=dropout
         ),
         train=TrainConfig(
-            epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum,
+            epochs=3 if epochs is None else epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum,
             weight_decay=weight_decay, schedule=schedule, seed=seed, device=device,
             precision=precision,
         ),
@@ -157,18 +155,6 @@ def train(
         process_start=PROCESS_START,
     )
     _print_outcome(outcome)
-
-
-def click_params() -> dict[str, Any]:
-    """The options the user typed explicitly (not defaults) for the current command."""
-    import click
-
-    ctx = click.get_current_context()
-    return {
-        name: value
-        for name, value in ctx.params.items()
-        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
-    }
 
 
 def _safe_stem(path: str, index: int) -> str:
@@ -333,9 +319,10 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        rc = app(args=args, prog_name="threefigures", standalone_mode=False)
-    except typer.Exit as exc:
-        return int(exc.exit_code or 0)
+        app(args=args, prog_name="threefigures")  # standalone: usage errors exit 2
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
     except ThreeFiguresError as exc:
         if debug:
             raise
@@ -344,20 +331,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         typer.echo("error: interrupted", err=True)
         return 130
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            typer.echo("error: aborted", err=True)
-            return 1
+    except Exception as exc:
         if debug:
             raise
         typer.echo(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
         return 1
-    return rc if isinstance(rc, int) else 0
+    return 0
 
 
 if __name__ == "__main__":

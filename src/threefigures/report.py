@@ -97,6 +97,7 @@ def write_report(
     version_rows = list(versions.items())
     size_text = ", ".join(f"{k} {v:,}" for k, v in sizes.items()) if sizes else ""
     n_test = int(totals.sum())
+    corner = "true \\ pred"
     body = f"""
 <h1>threefigures · run {esc(record.id)}</h1>
 <p class="lead">The article's three figures, drawn from this run: {esc(config.model.name)}
@@ -129,7 +130,7 @@ with its predicted class and the ten output probabilities. Wrong predictions are
 <figure>{_img(figures["confusion"])}</figure>
 {_table(("Class", "Test examples", "Correct", "Accuracy"), class_rows)}
 <details><summary>Confusion matrix as numbers (rows: true class, columns: predicted)</summary>
-{_table(("true \\ pred", *[str(i) for i in range(len(classes))]), confusion_rows)}</details>
+{_table((corner, *[str(i) for i in range(len(classes))]), confusion_rows)}</details>
 
 <h2>Configuration</h2>
 <pre>{esc(config.to_json())}</pre>
