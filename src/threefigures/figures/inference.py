@@ -1,0 +1,367 @@
+"""Figure 3: unseen images, what the network predicts for each, and its output probabilities."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from matplotlib.axes import Axes
+from matplotlib.collections import PatchCollection
+from matplotlib.patches import Rectangle
+
+from ._style import BLUE, FAINT, GREEN, INK, MUTED, RED, PathLike, figure, save, truncate
+
+_COLS = 6
+_CELL_W = 1.65
+_IMG = 1.15
+_TITLE_H = 0.42
+_GAP = 0.07
+_BAR_H = 0.45
+_TICKS_H = 0.2
+_ROW_GAP = 0.12
+_CELL_H = _TITLE_H + _IMG + _GAP + _BAR_H + _TICKS_H + _ROW_GAP
+_HEADER_H = 0.95
+_MARGIN = 0.3
+_MIN_WIDTH = 4.6
+
+#: Class names longer than this are cut (with an ellipsis) in item titles.
+NAME_LIMIT = 12
+#: A wrong-prediction title longer than this is split over two lines.
+_ONE_LINE_LIMIT = 20
+
+
+def _as_images(images: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Return images as float (N, H, W) in [0, 1], accepting uint8 0..255 or floats in [0, 1]."""
+    arr = np.asarray(images)
+    if arr.ndim == 4 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    elif arr.ndim == 4 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim != 3:
+        raise ValueError(
+            f"images must have shape (N, H, W) (e.g. (N, 28, 28)); got shape {arr.shape}"
+        )
+    if arr.dtype == np.bool_:
+        return arr.astype(np.float64)
+    if np.issubdtype(arr.dtype, np.integer):
+        if arr.size and (arr.min() < 0 or arr.max() > 255):
+            raise ValueError(
+                f"integer images must hold 0..255; got values {arr.min()} to {arr.max()}"
+            )
+        return arr.astype(np.float64) / 255.0
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise ValueError(f"images must be floats in [0, 1] or uint8; got dtype {arr.dtype}")
+    out = arr.astype(np.float64)
+    if out.size:
+        if not np.all(np.isfinite(out)):
+            raise ValueError("images contain NaN or infinite values")
+        lo, hi = float(out.min()), float(out.max())
+        if lo < -1e-3 or hi > 1.0 + 1e-3:
+            raise ValueError(
+                f"float images must lie in [0, 1]; got values {lo:.3g} to {hi:.3g} "
+                "(undo any normalisation, or pass uint8 0..255)"
+            )
+    return np.clip(out, 0.0, 1.0)
+
+
+def _as_probs(probs: npt.ArrayLike, n: int, n_classes: int) -> npt.NDArray[np.float64]:
+    arr = np.asarray(probs, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[0] != n or arr.shape[1] != n_classes:
+        raise ValueError(
+            f"probs must have shape (N, C) = ({n}, {n_classes}) to match the images and class "
+            f"names; got shape {arr.shape}"
+        )
+    if not np.all(np.isfinite(arr)) or arr.min() < -1e-6:
+        raise ValueError("probs must be finite and non-negative (apply softmax to logits)")
+    sums = arr.sum(axis=1)
+    if not np.allclose(sums, 1.0, atol=1e-2):
+        worst = float(sums[np.argmax(np.abs(sums - 1.0))])
+        raise ValueError(
+            f"each row of probs must sum to 1 (apply softmax to logits); one row sums to {worst:g}"
+        )
+    return np.clip(arr, 0.0, 1.0)
+
+
+def _as_labels(labels: npt.ArrayLike, n: int, n_classes: int) -> npt.NDArray[np.int64]:
+    arr = np.asarray(labels).reshape(-1)
+    if arr.shape[0] != n:
+        raise ValueError(f"labels has {arr.shape[0]} entries but there are {n} images")
+    if (
+        arr.size
+        and not np.issubdtype(arr.dtype, np.integer)
+        and not (np.all(np.isfinite(arr.astype(np.float64))) and np.all(arr == np.round(arr)))
+    ):
+        raise ValueError("labels must be whole class indices")
+    out = arr.astype(np.int64)
+    if out.size and (out.min() < 0 or out.max() >= n_classes):
+        raise ValueError(
+            f"labels must be class indices in 0..{n_classes - 1}; got {out.min()} to {out.max()}"
+        )
+    return out
+
+
+def _percent(p: float) -> str:
+    """Confidence as a whole percent, never rounding a non-certain value up to 100%."""
+    if p < 1.0 and round(p * 100) >= 100:
+        return ">99%"
+    if p > 0.0 and round(p * 100) <= 0:
+        return "<1%"
+    return f"{p * 100:.0f}%"
+
+
+def _title(pred_name: str, conf: float, true_name: str | None) -> tuple[str, str]:
+    """Return (title text, colour) for one item."""
+    if true_name is None or true_name == pred_name:
+        return f"{pred_name} · {_percent(conf)}", INK
+    text = f"pred {pred_name} (true {true_name}) ✗"
+    if len(text) > _ONE_LINE_LIMIT:
+        text = f"pred {pred_name} ✗\n(true {true_name})"
+    return text, RED
+
+
+def _draw_item(
+    ax: Axes,
+    x0: float,
+    top: float,
+    image: npt.NDArray[np.float64],
+    row: npt.NDArray[np.float64],
+    title: tuple[str, str],
+    pred: int,
+    true: int | None,
+    patches: list[Rectangle],
+) -> None:
+    """Draw one item on the inch-coordinate canvas ``ax``, its cell's top-left at (x0, top).
+
+    Rectangles (bars, frames) are appended to ``patches`` and added in one collection later,
+    which is much faster than adding hundreds of single patches.
+    """
+    wrong = true is not None and true != pred
+    ix = x0 + (_CELL_W - _IMG) / 2.0
+    iy = top - _TITLE_H - _IMG
+    ax.imshow(
+        image,
+        cmap="gray_r",
+        vmin=0.0,
+        vmax=1.0,
+        interpolation="nearest",
+        extent=(ix, ix + _IMG, iy, iy + _IMG),
+        origin="upper",
+        aspect="auto",
+        zorder=1,
+    )
+    patches.append(
+        Rectangle(
+            (ix, iy),
+            _IMG,
+            _IMG,
+            fill=False,
+            edgecolor=RED if wrong else FAINT,
+            linewidth=1.4 if wrong else 0.6,
+        )
+    )
+    text, colour = title
+    ax.text(
+        ix + _IMG / 2.0,
+        iy + _IMG + 0.05,
+        text,
+        ha="center",
+        va="bottom",
+        fontsize=8,
+        color=colour,
+        fontweight="bold" if wrong else "normal",
+        linespacing=1.1,
+    )
+
+    # Bar chart of the C probabilities, directly beneath the image.
+    n_classes = row.shape[0]
+    by = iy - _GAP - _BAR_H
+    slot = _IMG / n_classes
+    xs = ix + slot * (np.arange(n_classes) + 0.5)
+    scale = _BAR_H  # probability 1 fills the band
+    colours = [FAINT] * n_classes
+    colours[pred] = RED if wrong else BLUE
+    for k in range(n_classes):
+        patches.append(
+            Rectangle(
+                (xs[k] - slot * 0.375, by),
+                slot * 0.75,
+                float(row[k]) * scale,
+                facecolor=colours[k],
+                edgecolor="none",
+                linewidth=0,
+            )
+        )
+    patches.append(Rectangle((ix, by), _IMG, 0.0, fill=False, edgecolor=MUTED, linewidth=0.6))
+    if true is not None:
+        # Outline the whole slot, so the true class shows even when its probability is ~0.
+        patches.append(
+            Rectangle(
+                (xs[true] - slot * 0.45, by),
+                slot * 0.9,
+                scale,
+                fill=False,
+                edgecolor=GREEN,
+                linewidth=1.0,
+            )
+        )
+    ticks = range(n_classes) if n_classes <= 10 else (0, n_classes - 1)
+    for k in ticks:
+        is_true = k == true
+        ax.text(
+            xs[k],
+            by - 0.03,
+            str(k),
+            ha="center",
+            va="top",
+            fontsize=6.5,
+            color=GREEN if is_true else INK,
+            fontweight="bold" if is_true else "normal",
+        )
+    if wrong:
+        frame_bottom = by - _TICKS_H + 0.02
+        patches.append(
+            Rectangle(
+                (x0 + 0.04, frame_bottom),
+                _CELL_W - 0.08,
+                top - 0.02 - frame_bottom,
+                fill=False,
+                edgecolor=RED,
+                linewidth=1.6,
+            )
+        )
+
+
+def draw_inference(
+    images: np.ndarray,
+    probs: np.ndarray,
+    class_names: Sequence[str],
+    path: PathLike,
+    *,
+    labels: np.ndarray | None = None,
+    title: str = "Figure 3 — inference on unseen digits",
+    max_items: int = 24,
+    dpi: int = 150,
+) -> Path:
+    """Draw a grid of images with the network's predictions and save it; return the path.
+
+    Each item shows the image (dark ink on white) titled with the predicted class and its
+    probability ("7 · 98%"), and beneath it a bar chart of all C output probabilities: the
+    predicted bar is highlighted and, when ``labels`` are given, the true class's slot is outlined
+    in green. Wrong predictions get a red title "pred 3 (true 8) ✗" and a red frame. The line
+    under the title counts how many of the shown items are correct.
+
+    Args:
+        images: (N, H, W) images, floats in [0, 1] or uint8 0..255 (a singleton channel axis,
+            (N, 1, H, W) or (N, H, W, 1), is accepted too).
+        probs: (N, C) output probabilities; each row sums to 1.
+        class_names: The C class names, in output order (long names are shortened in titles).
+        path: Where to write the image; the format follows the suffix (PNG by default).
+        labels: Optional (N,) true class indices.
+        title: Bold heading at the top of the figure.
+        max_items: At most this many items (the first ones) are drawn.
+        dpi: Resolution of the written image.
+
+    Raises:
+        ValueError: If shapes disagree, there are no images, probabilities are not
+            probabilities, images are out of range, or labels are not valid class indices.
+    """
+    if max_items < 1:
+        raise ValueError(f"max_items must be at least 1, got {max_items}")
+    names = [str(name) for name in class_names]
+    n_classes = len(names)
+    if n_classes < 1:
+        raise ValueError("class_names is empty")
+    imgs = _as_images(images)
+    n_all = imgs.shape[0]
+    if n_all == 0:
+        raise ValueError("there are no images to draw")
+    p = _as_probs(probs, n_all, n_classes)
+    truth = None if labels is None else _as_labels(labels, n_all, n_classes)
+
+    n = min(n_all, max_items)
+    imgs, p = imgs[:n], p[:n]
+    preds = p.argmax(axis=1)
+    if truth is not None:
+        truth = truth[:n]
+
+    cols = min(_COLS, n)
+    rows = math.ceil(n / cols)
+    grid_w = cols * _CELL_W
+    width = max(grid_w + 2 * _MARGIN, _MIN_WIDTH)
+    height = _HEADER_H + rows * _CELL_H + 0.1
+    left = (width - grid_w) / 2.0
+
+    with figure(width, height) as fig:
+        fig.text(
+            _MARGIN / width,
+            1 - 0.3 / height,
+            title,
+            fontsize=13 if width > 6 else 11,
+            fontweight="bold",
+            ha="left",
+            va="center",
+        )
+        if truth is not None:
+            n_correct = int(np.sum(preds == truth))
+            caption = f"{n_correct} correct of {n} shown"
+            if n_all > n:
+                caption += f" (first {n} of {n_all})"
+            key = "filled bar = prediction · green box = true class"
+        else:
+            caption = f"{n} shown, no labels given"
+            if n_all > n:
+                caption += f" (first {n} of {n_all})"
+            key = "filled bar = prediction"
+        fig.text(
+            _MARGIN / width,
+            1 - 0.58 / height,
+            caption,
+            fontsize=9.5,
+            color=INK,
+            ha="left",
+            va="center",
+        )
+        fig.text(
+            _MARGIN / width,
+            1 - 0.78 / height,
+            key,
+            fontsize=8,
+            color=MUTED,
+            ha="left",
+            va="center",
+        )
+
+        # One canvas in inch coordinates for all items: far faster than two axes per item.
+        canvas = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+        canvas.set_axis_off()
+        canvas.set_autoscale_on(False)
+        canvas.set_xlim(0.0, width)
+        canvas.set_ylim(0.0, height)
+        patches: list[Rectangle] = []
+        for i in range(n):
+            r, c = divmod(i, cols)
+            pred = int(preds[i])
+            true = None if truth is None else int(truth[i])
+            title_text = _title(
+                truncate(names[pred], NAME_LIMIT),
+                float(p[i, pred]),
+                None if true is None else truncate(names[true], NAME_LIMIT),
+            )
+            _draw_item(
+                canvas,
+                left + c * _CELL_W,
+                height - _HEADER_H - r * _CELL_H,
+                imgs[i],
+                p[i],
+                title_text,
+                pred,
+                true,
+                patches,
+            )
+        canvas.add_collection(
+            PatchCollection(patches, match_original=True, zorder=3), autolim=False
+        )
+        return save(fig, path, dpi)
