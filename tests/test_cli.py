@@ -1,0 +1,225 @@
+"""The command line, end to end: train → runs → predict → figures → evaluate, and errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from threefigures.cli import main
+
+TRAIN = ["train", "--data", "sklearn-digits", "--epochs", "2", "--layers", "64", "--quiet"]
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """One small real run shared by the read-only tests below."""
+    store = tmp_path_factory.mktemp("cli") / "runs" / "threefigures.db"
+    assert main(["--store", str(store), *TRAIN]) == 0
+    return store
+
+
+def digit_image(path: Path, *, dark_on_light: bool = True, size=(280, 280), mode="RGB", offset=(0, 0)) -> Path:
+    ink, paper = ((20, 20, 20), (235, 235, 230)) if dark_on_light else ((250, 250, 250), (5, 5, 5))
+    img = Image.new("RGB", size, paper)
+    draw = ImageDraw.Draw(img)
+    w, h = size
+    cx, cy = w // 2 + offset[0], h // 2 + offset[1]
+    r = min(w, h) // 4
+    draw.line([(cx - r, cy - r), (cx + r, cy - r), (cx - r // 3, cy + r)], fill=ink, width=max(2, r // 4))
+    if mode == "RGBA":
+        img = img.convert("RGBA")
+    img.save(path)
+    return path
+
+
+def test_train_writes_three_figures_report_and_weights(trained: Path) -> None:
+    from threefigures.store import Store
+
+    run = Store(trained).resolve("latest")
+    assert run.status == "finished" and run.epochs_done == 2
+    for name, min_width in (("figure1.png", 800), ("figure2.png", 600), ("figure3.png", 600)):
+        with Image.open(run.run_dir / name) as img:
+            assert img.width >= min_width and img.height >= 400, (name, img.size)
+    report = (run.run_dir / "report.html").read_text()
+    assert f"{100 * run.test_accuracy:.2f}%" in report
+    assert "data:image/png;base64," in report and "<script src" not in report
+    assert (run.run_dir / "model.safetensors").stat().st_size > 10_000
+    config = json.loads((run.run_dir / "config.json").read_text())
+    assert config["classes"] == [str(i) for i in range(10)]
+
+
+def test_runs_lists_and_shows(trained: Path, capsys) -> None:
+    code, out, _ = run_cli(["--store", str(trained), "runs"], capsys)
+    assert code == 0 and "sklearn-digits" in out and "finished" in out and "2/2" in out
+    code, out, _ = run_cli(["--store", str(trained), "runs", "show", "latest"], capsys)
+    assert code == 0
+    assert "epoch  train loss" in out
+    lines = [line for line in out.splitlines() if line.strip().startswith(("1 ", "2 "))]
+    assert len(lines) == 2
+
+
+def test_predict_user_images(trained: Path, tmp_path: Path, capsys) -> None:
+    files = [
+        digit_image(tmp_path / "dark_on_light.png"),
+        digit_image(tmp_path / "light_on_dark.png", dark_on_light=False),
+        digit_image(tmp_path / "rgba.png", mode="RGBA"),
+        digit_image(tmp_path / "offcentre.jpg", offset=(80, -70)),
+        digit_image(tmp_path / "big.jpg", size=(4000, 3000)),
+    ]
+    shown = tmp_path / "seen"
+    code, out, err = run_cli(
+        ["--store", str(trained), "predict", *map(str, files), "--json", "--show-input", str(shown)],
+        capsys,
+    )
+    assert code == 0, err
+    payload = json.loads(out)
+    assert len(payload["predictions"]) == 5
+    for pred in payload["predictions"]:
+        assert pred["class"] in [str(i) for i in range(10)]
+        assert len(pred["top"]) == 3
+        assert sum(pred["probabilities"]) == pytest.approx(1.0, abs=1e-4)
+    assert payload["predictions"][0]["inverted"] is True
+    assert payload["predictions"][1]["inverted"] is False
+    written = sorted(shown.glob("*.png"))
+    assert len(written) == 5
+    for path in written:
+        with Image.open(path) as img:
+            assert img.size == (28, 28)
+    # the same digit dark-on-light and light-on-dark is seen identically
+    a = np.asarray(Image.open(written[0]), dtype=float)
+    b = np.asarray(Image.open(written[1]), dtype=float)
+    assert np.abs(a - b).mean() < 8
+
+
+def test_predict_plain_output_and_bad_files(trained: Path, tmp_path: Path, capsys) -> None:
+    good = digit_image(tmp_path / "ok.png")
+    fake = tmp_path / "notes.png"
+    fake.write_text("this is not an image")
+    tiny = tmp_path / "tiny.png"
+    Image.new("L", (1, 1), 255).save(tiny)
+    code, out, err = run_cli(["--store", str(trained), "predict", str(good), str(fake), str(tiny)], capsys)
+    assert code == 1  # some files failed
+    assert "ok.png:" in out and "%" in out
+    errors = err.strip().splitlines()
+    assert len(errors) == 2
+    assert "not an image" in errors[0]
+    assert "no ink" in errors[1]
+    assert "Traceback" not in err
+
+
+def test_figures_redraws(trained: Path, capsys) -> None:
+    from threefigures.store import Store
+
+    run = Store(trained).resolve("latest")
+    before = (run.run_dir / "figure2.png").stat().st_mtime_ns
+    code, out, _ = run_cli(["--store", str(trained), "figures", "--run", run.id], capsys)
+    assert code == 0 and "report" in out
+    assert (run.run_dir / "figure2.png").stat().st_mtime_ns > before
+
+
+def test_evaluate_json_and_on_a_folder(trained: Path, tmp_path: Path, capsys) -> None:
+    code, out, _ = run_cli(["--store", str(trained), "evaluate", "--json"], capsys)
+    assert code == 0
+    result = json.loads(out)
+    assert result["n"] == 360
+    assert np.array(result["confusion"]).sum() == 360
+    assert 0 <= result["accuracy"] <= 1
+    # a user's folder with ten classes scores too; with two classes it is a clear error
+    for label in range(10):
+        folder = tmp_path / "mine" / str(label)
+        folder.mkdir(parents=True)
+        for i in range(2):
+            digit_image(folder / f"{i}.png", offset=(i * 10, 0))
+    code, out, err = run_cli(
+        ["--store", str(trained), "evaluate", "--data", f"folder:{tmp_path / 'mine'}", "--split", "all"],
+        capsys,
+    )
+    assert code == 0, err
+    assert "accuracy" in out and "(all, 20 images)" in out
+    two = tmp_path / "two"
+    for label in ("a", "b"):
+        (two / label).mkdir(parents=True)
+        digit_image(two / label / "x.png")
+        digit_image(two / label / "y.png", offset=(5, 5))
+    code, _, err = run_cli(["--store", str(trained), "evaluate", "--data", f"folder:{two}"], capsys)
+    assert code == 1 and "predicts 10 classes" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--epochs", "0"], "epochs must be at least 1"),
+        (["--epochs", "-3"], "epochs must be at least 1"),
+        (["--lr", "nan"], "learning rate"),
+        (["--batch-size", "100000"], "larger than the"),
+        (["--data", "no-such-data"], "unknown dataset"),
+        (["--model", "transformer"], "unknown model"),
+        (["--activation", "swish"], "unknown activation"),
+        (["--optimizer", "rmsprop"], "unknown optimizer"),
+        (["--layers", "12,x"], "--layers"),
+        (["--resume", "no-such-run"], "no run 'no-such-run'"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(tmp_path: Path, capsys, args, message) -> None:
+    store = tmp_path / "s.db"
+    code, _out, err = run_cli(["--store", str(store), "train", "--data", "sklearn-digits", "--quiet", *args], capsys)
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], err
+    from threefigures.store import Store
+
+    assert Store(store).list_runs() == []  # nothing half-written
+
+
+def test_resume_of_a_finished_run_is_refused(trained: Path, capsys) -> None:
+    code, _, err = run_cli(["--store", str(trained), "train", "--resume", "latest", "--quiet"], capsys)
+    assert code == 1 and "error:" in err
+    from threefigures.store import Store
+
+    run_id = Store(trained).resolve("latest").id
+    code, _, err = run_cli(["--store", str(trained), "train", "--resume", run_id, "--quiet"], capsys)
+    assert code == 1 and "already finished" in err
+
+
+def test_no_runs_yet_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    img = digit_image(tmp_path / "a.png")
+    code, _, err = run_cli(["--store", str(tmp_path / "empty.db"), "predict", str(img)], capsys)
+    assert code == 1 and "no finished run" in err
+
+
+def test_seeded_training_is_deterministic_from_the_cli(tmp_path: Path, capsys) -> None:
+    outputs = []
+    for i in range(2):
+        code, out, _ = run_cli(["--store", str(tmp_path / f"{i}.db"), *TRAIN, "--epochs", "1", "--seed", "5"], capsys)
+        assert code == 0
+        # epoch, loss and validation accuracy; the last column is seconds
+        outputs.append([line.split()[:3] for line in out.splitlines() if line.strip().startswith("1 ")])
+    assert outputs[0] == outputs[1] and outputs[0]
+
+
+def test_console_script_and_debug_flag(tmp_path: Path) -> None:
+    """Through a real subprocess: exit codes, one-line errors, tracebacks only with --debug."""
+    env = {**os.environ, "THREEFIGURES_STORE": str(tmp_path / "s.db")}
+    cmd = [sys.executable, "-m", "threefigures"]
+    proc = subprocess.run([*cmd, "train", "--epochs", "0"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "error: epochs must be at least 1, got 0"
+    proc = subprocess.run([*cmd, "--debug", "train", "--epochs", "0"], capture_output=True, text=True, env=env)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+    proc = subprocess.run([*cmd, "models"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0 and proc.stdout.startswith("mlp")
+    proc = subprocess.run([*cmd, "train", "--no-such-option"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2
