@@ -72,11 +72,11 @@ def run_dataloader() -> dict[str, float]:
     import torch.nn.functional as F
     from torchvision import datasets, transforms
 
-    from threefigures.data import cache_dir
+    from threefigures.data.sources import fashion_dir, torchvision_root
 
     _fashion_arrays()  # stages the IDX files where torchvision looks for them
     tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.2860,), (0.3530,))])
-    root = str(cache_dir() / "torchvision")
+    root = str(torchvision_root(fashion_dir()))
     train = datasets.FashionMNIST(root, train=True, download=False, transform=tf)
     test = datasets.FashionMNIST(root, train=False, download=False, transform=tf)
     loader = torch.utils.data.DataLoader(train, batch_size=BATCH, shuffle=True)

@@ -37,6 +37,8 @@ class DataConfig:
             raise ConfigError("data name must not be empty")
         if not 0.0 <= self.val_fraction < 0.9:
             raise ConfigError(f"val_fraction must be in [0, 0.9), got {self.val_fraction}")
+        if not 0 <= self.split_seed < 2**32:
+            raise ConfigError(f"split_seed must be in [0, 2**32), got {self.split_seed}")
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ class TrainConfig:
             raise ConfigError(
                 f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}"
             )
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed must be in [0, 2**32), got {self.seed}")
         if self.device not in DEVICES:
             raise ConfigError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
         if self.precision not in PRECISIONS:

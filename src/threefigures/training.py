@@ -333,11 +333,11 @@ def fit(
             history.val_loss.append(val.loss if val else None)
             history.val_accuracy.append(val.accuracy if val else None)
             history.epoch_seconds.append(seconds)
-            epochs_done = epoch
             val_text = f"{100 * val.accuracy:6.2f}%" if val else "    n/a"
             say(f"{epoch:>5}  {history.epoch_loss[-1]:>10.4f}  {val_text:>9}  {seconds:>7.2f}")
             if on_epoch_end is not None:
                 on_epoch_end(model, optimizer, scheduler, history, epoch)
+            epochs_done = epoch  # only once its checkpoint is safely written
     except KeyboardInterrupt:
         raise TrainingInterrupted(epochs_done) from None
 

@@ -9,6 +9,7 @@ the tensors (as safetensors, never pickle) so the second load is fast.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -177,7 +178,7 @@ def _stage_idx(src_dir: Path, raw_dir: Path) -> None:
             source = gz
         else:
             raise DataError(f"{src_dir}: missing {stem} (or {stem}.gz)")
-        if target.is_file() and target.stat().st_mtime >= source.stat().st_mtime:
+        if target.is_file():  # the staging folder is keyed by the sources' fingerprint
             continue
         tmp = target.with_suffix(".tmp")
         try:
@@ -211,10 +212,27 @@ def _read_torchvision(cls_name: str, root: Path, download: bool, what: str) -> t
     return tensors  # type: ignore[return-value]
 
 
+def _idx_fingerprint(src_dir: Path) -> str:
+    """Which folder and which file versions: a different source never reuses a staging."""
+    digest = hashlib.sha256(str(src_dir.resolve()).encode())
+    for stem in IDX_FILES:
+        for candidate in (src_dir / stem, src_dir / f"{stem}.gz"):
+            if candidate.is_file():
+                st = candidate.stat()
+                digest.update(f"{candidate.name}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def torchvision_root(local_dir: Path | None) -> Path:
+    """The root torchvision reads from: one per source folder, one for downloads."""
+    base = cache_dir() / "torchvision"
+    return base / ("local-" + _idx_fingerprint(local_dir) if local_dir is not None else "download")
+
+
 def _load_idx_dataset(
     name: str, cls_name: str, classes: list[str], local_dir: Path | None, remedy: str
 ) -> Dataset:
-    root = cache_dir() / "torchvision"
+    root = torchvision_root(local_dir)
     raw_dir = root / cls_name / "raw"
     if local_dir is not None:
         if not local_dir.is_dir():
@@ -365,15 +383,18 @@ def _cache_path(name: str, data_dir: str | None) -> Path:
 def _save_cache(path: Path, ds: Dataset) -> None:
     from safetensors.torch import save_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from safetensors import SafetensorError
+
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tensors = {"train_x": ds.train_x, "train_y": ds.train_y, "test_x": ds.test_x, "test_y": ds.test_y}
     meta = {"name": ds.name, "classes": json.dumps(ds.classes), "source": ds.source}
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
         os.replace(tmp, path)
-    except OSError:  # a read-only cache is not an error: the data is already in memory
-        tmp.unlink(missing_ok=True)
+    except (OSError, SafetensorError):  # an unwritable cache is not an error: data is in memory
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def _load_cache(path: Path) -> Dataset | None:
@@ -402,6 +423,8 @@ def load_dataset(name: str = "digits", *, data_dir: str | None = None, cache: bo
     """Load a dataset by name: ``digits``, ``fashion-mnist``, ``mnist``, ``sklearn-digits``
     or ``folder:PATH``. A plain existing folder path is taken as ``folder:PATH``.
     """
+    if not name:
+        raise DataError(f"unknown dataset ''; choose one of {', '.join(list_datasets())}")
     if name not in LOADERS and not name.startswith("folder:") and Path(name).is_dir():
         name = f"folder:{name}"
     if name not in LOADERS and not name.startswith("folder:"):
@@ -417,7 +440,8 @@ def load_dataset(name: str = "digits", *, data_dir: str | None = None, cache: bo
         ds = LOADERS[name](data_dir)
     _check_pair(ds.train_x, ds.train_y, f"{name} (train)")
     _check_pair(ds.test_x, ds.test_y, f"{name} (test)")
-    if int(ds.train_y.max()) >= ds.num_classes or int(ds.train_y.min()) < 0:
+    labels = torch.cat([ds.train_y, ds.test_y])
+    if int(labels.max()) >= ds.num_classes or int(labels.min()) < 0:
         raise DataError(f"{name}: labels outside 0..{ds.num_classes - 1}")
     if cache:
         _save_cache(path, ds)
