@@ -419,3 +419,22 @@ def test_crash_during_first_save_leaves_nothing(
         atomic_write_text(tmp_path / "config.json", "{}")
     monkeypatch.undo()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_header_length_starting_with_0x80_is_not_mistaken_for_a_pickle(tmp_path) -> None:
+    """A safetensors header of length 0x..80 begins with the pickle protocol byte 0x80."""
+    import torch
+    from safetensors.torch import save
+
+    from threefigures.checkpoint import _read_tensors
+
+    for pad in range(300):
+        data = save({"w": torch.zeros(2)}, metadata={"pad": "x" * pad})
+        if data[0] == 0x80:
+            break
+    else:  # pragma: no cover
+        raise AssertionError("no padding produced a 0x80 first byte")
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(data)
+    tensors, meta = _read_tensors(path)
+    assert torch.equal(tensors["w"], torch.zeros(2)) and meta["pad"] == "x" * pad

@@ -68,7 +68,10 @@ def _read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         raise CheckpointError(f"{path}: checkpoint file not found") from None
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if data.startswith(PICKLE_MAGIC):
+    # A safetensors file is an 8-byte header length then a JSON header ("{"). Checking the
+    # magic only when that shape is absent: a header length may itself start with 0x80.
+    looks_like_safetensors = len(data) >= 10 and data[8:9] == b"{"
+    if not looks_like_safetensors and data.startswith(PICKLE_MAGIC):
         raise CheckpointError(
             f"{path}: looks like a pickle/torch.save file, which can run code when loaded; "
             "refused — only safetensors weights are accepted"

@@ -7,6 +7,7 @@ traceback instead.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import time
@@ -339,5 +340,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run() -> None:
+    """The console script: ``main()``, then a fast exit.
+
+    Once torch.optim has imported torch._dynamo, Python's normal interpreter teardown
+    takes ~1.5 s here (measured: 1.7 s vs 0.2 s with ``os._exit``). Every file we write
+    is already fsynced and closed and the SQLite connections are closed when ``main``
+    returns, so after flushing the standard streams we skip the teardown.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

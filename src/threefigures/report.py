@@ -52,6 +52,26 @@ def _num(value: float | None, digits: int = 4) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
+def _confusion_table(matrix: Any, classes: Sequence[str]) -> str:
+    """The confusion matrix as an HTML table, each cell shaded by its share of the row."""
+    head = "".join(f"<th>{i}</th>" for i in range(len(classes)))
+    rows = []
+    for i, row in enumerate(matrix):
+        total = max(int(row.sum()), 1)
+        cells = []
+        for j, value in enumerate(row):
+            share = int(value) / total
+            hue = "22,121,74" if i == j else "200,40,40"
+            style = f"background:rgba({hue},{0.08 + 0.8 * share:.2f})" if value else ""
+            cells.append(f'<td style="{style}">{int(value)}</td>')
+        label = html.escape(f"{i} · {classes[i]}")
+        rows.append(f"<tr><th>{label}</th>{''.join(cells)}</tr>")
+    return (
+        f'<table class="confusion" id="confusion"><thead><tr><th>true \\ predicted</th>{head}'
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
 def write_report(
     path: Path,
     *,
@@ -90,14 +110,10 @@ def write_report(
         (f"{i} · {name}", int(totals[i]), int(test.confusion[i, i]), _pct(per_class[i]))
         for i, name in enumerate(classes)
     ]
-    confusion_rows = [
-        (f"{i} · {classes[i]}", *[int(v) for v in row]) for i, row in enumerate(test.confusion)
-    ]
     timing_rows = [(k.replace("_", " "), f"{v:.2f} s") for k, v in timings.items()]
     version_rows = list(versions.items())
     size_text = ", ".join(f"{k} {v:,}" for k, v in sizes.items()) if sizes else ""
     n_test = int(totals.sum())
-    corner = "true \\ pred"
     body = f"""
 <h1>threefigures · run {esc(record.id)}</h1>
 <p class="lead">The article's three figures, drawn from this run: {esc(config.model.name)}
@@ -127,10 +143,10 @@ with its predicted class and the ten output probabilities. Wrong predictions are
 </figcaption></figure>
 
 <h2>Errors: confusion matrix and per-class accuracy</h2>
-<figure>{_img(figures["confusion"])}</figure>
+<p>Rows: the true class; columns: the predicted class; the diagonal is correct. Shading is
+the share of the row.</p>
+{_confusion_table(test.confusion, classes)}
 {_table(("Class", "Test examples", "Correct", "Accuracy"), class_rows)}
-<details><summary>Confusion matrix as numbers (rows: true class, columns: predicted)</summary>
-{_table((corner, *[str(i) for i in range(len(classes))]), confusion_rows)}</details>
 
 <h2>Configuration</h2>
 <pre>{esc(config.to_json())}</pre>

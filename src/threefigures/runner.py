@@ -73,25 +73,20 @@ class RunOutcome:
 
 
 def versions() -> dict[str, str]:
-    import matplotlib
-    import safetensors
-    import sklearn
-    import torchvision
+    """Library versions from package metadata (no imports: the report stays fast)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    from threefigures import __version__
-
-    return {
-        "threefigures": __version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "numpy": np.__version__,
-        "scikit-learn": sklearn.__version__,
-        "matplotlib": matplotlib.__version__,
-        "safetensors": safetensors.__version__,
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-    }
+    out = {"python": platform.python_version()}
+    for dist in ("threefigures", "torch", "torchvision", "numpy", "scikit-learn", "matplotlib",
+                 "safetensors", "pillow", "mlxtend"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = "not installed"
+    out["platform"] = platform.platform()
+    out["processor"] = platform.processor() or platform.machine()
+    out["cpu threads"] = str(torch.get_num_threads())
+    return out
 
 
 def _write_run_config(folder: Path, run_id: str, config: RunConfig, classes: list[str]) -> None:
@@ -181,10 +176,10 @@ def write_outputs(
     store: Store | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
-    """Draw the three figures and the confusion matrix and write ``report.html``."""
+    """Draw the three figures and write ``report.html`` (its confusion matrix is an HTML
+    heat table: the numbers themselves, and no second of matplotlib per run)."""
     from threefigures.figures import (
         TrainingHistory,
-        draw_confusion,
         draw_inference,
         draw_structure,
         draw_training,
@@ -223,9 +218,6 @@ def write_outputs(
         labels=test.labels[idx],
         title=f"Figure 3 — inference on {len(idx)} test images never used in training",
     )
-    paths["confusion"] = draw_confusion(
-        test.confusion, data.classes, folder / "confusion.png", title="Confusion matrix (test)"
-    )
     timings = {**timings, "figures_seconds": time.perf_counter() - started}
     paths["report"] = write_report(
         folder / "report.html",
@@ -235,7 +227,7 @@ def write_outputs(
         history=history,
         test=test,
         classes=data.classes,
-        figures={k: paths[k] for k in ("figure1", "figure2", "figure3", "confusion")},
+        figures={k: paths[k] for k in ("figure1", "figure2", "figure3")},
         timings=timings,
         versions=versions(),
         params=params,

@@ -451,16 +451,31 @@ def load_dataset(name: str = "digits", *, data_dir: str | None = None, cache: bo
 def validation_split(
     labels: torch.Tensor, fraction: float, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Indices of a stratified (train, validation) split of the training part."""
+    """Indices of a stratified (train, validation) split of the training part.
+
+    The validation size is exactly ``round(fraction * N)``, shared among the classes in
+    proportion to their counts (largest remainders get the leftovers), each class keeping
+    at least one training example; members are picked by a seeded permutation. Pure
+    torch, so a run does not pay scikit-learn's import time.
+    """
     n = int(labels.shape[0])
     n_val = round(fraction * n)
     if n_val == 0:
         return torch.arange(n), torch.arange(0)
-    counts = torch.bincount(labels)
-    num_classes = int((counts > 0).sum())
-    if n_val < num_classes or n - n_val < num_classes or int(counts[counts > 0].min()) < 2:
-        # Too few examples to stratify: a seeded random split.
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-        return perm[n_val:].sort().values, perm[:n_val].sort().values
-    train_idx, val_idx = _stratified_split(labels.numpy(), test_size=n_val, seed=seed)
-    return torch.from_numpy(train_idx), torch.from_numpy(val_idx)
+    classes, counts = torch.unique(labels, return_counts=True)
+    exact = counts.double() * n_val / n
+    quota = exact.floor().long()
+    leftover = n_val - int(quota.sum())
+    order = torch.argsort(exact - quota, descending=True, stable=True)
+    quota[order[:leftover]] += 1
+    quota = torch.minimum(quota, counts - 1).clamp(min=0)
+    gen = torch.Generator().manual_seed(seed)
+    val_parts = []
+    for cls, take in zip(classes.tolist(), quota.tolist(), strict=True):
+        members = (labels == cls).nonzero().flatten()
+        if take > 0:
+            val_parts.append(members[torch.randperm(len(members), generator=gen)[:take]])
+    val = torch.cat(val_parts).sort().values if val_parts else torch.arange(0)
+    mask = torch.ones(n, dtype=torch.bool)
+    mask[val] = False
+    return mask.nonzero().flatten(), val
