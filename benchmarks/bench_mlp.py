@@ -28,6 +28,7 @@ import time
 
 T0 = time.perf_counter()
 EPOCHS, BATCH, LR = 5, 128, 1e-3
+SEED = 0  # set per repetition: every variant gets the same seed in a repetition
 
 
 def _fashion_arrays():
@@ -45,11 +46,16 @@ def run_ours(precision: str) -> dict[str, float]:
     from threefigures.training import fit
 
     data = _fashion_arrays()
-    torch.manual_seed(0)
+    torch.manual_seed(SEED)
     model = create_model("mlp", model_config_for(data))
     cfg = TrainConfig(
-        epochs=EPOCHS, batch_size=BATCH, lr=LR, schedule="constant", device="cpu",
+        epochs=EPOCHS,
+        batch_size=BATCH,
+        lr=LR,
+        schedule="constant",
+        device="cpu",
         precision=precision,
+        seed=SEED,
     )
     result = fit(model, data, cfg, val_fraction=0.0)
     assert result.test is not None
@@ -81,7 +87,7 @@ def run_dataloader() -> dict[str, float]:
     test = datasets.FashionMNIST(root, train=False, download=False, transform=tf)
     loader = torch.utils.data.DataLoader(train, batch_size=BATCH, shuffle=True)
     test_loader = torch.utils.data.DataLoader(test, batch_size=1000)
-    torch.manual_seed(0)
+    torch.manual_seed(SEED)
     model = _model()
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     start = time.perf_counter()
@@ -110,7 +116,7 @@ def run_inmemory() -> dict[str, float]:
     x = (data.train_x.float() / 255 - 0.2860) / 0.3530
     xt = (data.test_x.float() / 255 - 0.2860) / 0.3530
     y = data.train_y
-    torch.manual_seed(0)
+    torch.manual_seed(SEED)
     model = _model()
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     start = time.perf_counter()
@@ -136,7 +142,9 @@ def run_sklearn() -> dict[str, float]:
     data = _fashion_arrays()
     x = data.train_x.reshape(len(data.train_x), -1).numpy().astype("float32") / 255
     xt = data.test_x.reshape(len(data.test_x), -1).numpy().astype("float32") / 255
-    clf = MLPClassifier(hidden_layer_sizes=(256,), batch_size=BATCH, max_iter=EPOCHS, random_state=0)
+    clf = MLPClassifier(
+        hidden_layer_sizes=(256,), batch_size=BATCH, max_iter=EPOCHS, random_state=SEED
+    )
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -154,24 +162,38 @@ RUNNERS = {
 }
 
 
-def child(variant: str, threads: int) -> None:
+def child(variant: str, threads: int, seed: int) -> None:
     import torch
 
+    global SEED
+    SEED = seed
     torch.set_num_threads(threads)
     out = RUNNERS[variant]()
     out["process_s"] = time.perf_counter() - T0
     print(json.dumps(out))
 
 
-def spawn(variant: str, threads: int) -> dict[str, float]:
+def spawn(variant: str, threads: int, seed: int) -> dict[str, float]:
     env = dict(os.environ)
     # numpy/scikit-learn's BLAS and torch both get the same thread budget
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[var] = str(threads)
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", variant, "--threads", str(threads)],
-        capture_output=True, text=True, env=env, check=False,
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            variant,
+            "--threads",
+            str(threads),
+            "--seed",
+            str(seed),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     wall = time.perf_counter() - start
     if proc.returncode != 0:
@@ -190,14 +212,17 @@ def _fmt(values: list[float], pct: bool = False) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--child")
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--variants", default="ours,inmemory,sklearn,dataloader")
     args = parser.parse_args()
     if args.child:
-        child(args.child, int(args.threads))
+        child(args.child, int(args.threads), args.seed)
         return
     variants = args.variants.split(",")
     thread_counts = [int(t) for t in args.threads.split(",")]
@@ -206,12 +231,17 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; reps {args.reps}")
     for threads in thread_counts:
         results: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
-        for _rep in range(args.reps):  # interleaved: a slow spell hits every variant
+        for rep in range(args.reps):  # interleaved: a slow spell hits every variant
             for variant in variants:
-                results[variant].append(spawn(variant, threads))
+                results[variant].append(spawn(variant, threads, seed=rep))
         print(f"\n== {threads} thread(s): median ± half-range over {args.reps} runs")
-        print(f"{'variant':<12} {'train s':>15} {'process s':>15} {'test acc':>15} {'ours faster ×':>14}")
-        ours_train = statistics.median(r["train_s"] for r in results.get("ours", results[variants[0]]))
+        print(
+            f"{'variant':<12} {'train s':>15} {'process s':>15} {'test acc':>15}"
+            f" {'ours faster ×':>14}"
+        )
+        ours_train = statistics.median(
+            r["train_s"] for r in results.get("ours", results[variants[0]])
+        )
         for variant in variants:
             rs = results[variant]
             train = [r["train_s"] for r in rs]

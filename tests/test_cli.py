@@ -31,14 +31,18 @@ def trained(tmp_path_factory) -> Path:
     return store
 
 
-def digit_image(path: Path, *, dark_on_light: bool = True, size=(280, 280), mode="RGB", offset=(0, 0)) -> Path:
+def digit_image(
+    path: Path, *, dark_on_light: bool = True, size=(280, 280), mode="RGB", offset=(0, 0)
+) -> Path:
     ink, paper = ((20, 20, 20), (235, 235, 230)) if dark_on_light else ((250, 250, 250), (5, 5, 5))
     img = Image.new("RGB", size, paper)
     draw = ImageDraw.Draw(img)
     w, h = size
     cx, cy = w // 2 + offset[0], h // 2 + offset[1]
     r = min(w, h) // 4
-    draw.line([(cx - r, cy - r), (cx + r, cy - r), (cx - r // 3, cy + r)], fill=ink, width=max(2, r // 4))
+    draw.line(
+        [(cx - r, cy - r), (cx + r, cy - r), (cx - r // 3, cy + r)], fill=ink, width=max(2, r // 4)
+    )
     if mode == "RGBA":
         img = img.convert("RGBA")
     img.save(path)
@@ -81,7 +85,15 @@ def test_predict_user_images(trained: Path, tmp_path: Path, capsys) -> None:
     ]
     shown = tmp_path / "seen"
     code, out, err = run_cli(
-        ["--store", str(trained), "predict", *map(str, files), "--json", "--show-input", str(shown)],
+        [
+            "--store",
+            str(trained),
+            "predict",
+            *map(str, files),
+            "--json",
+            "--show-input",
+            str(shown),
+        ],
         capsys,
     )
     assert code == 0, err
@@ -110,7 +122,9 @@ def test_predict_plain_output_and_bad_files(trained: Path, tmp_path: Path, capsy
     fake.write_text("this is not an image")
     tiny = tmp_path / "tiny.png"
     Image.new("L", (1, 1), 255).save(tiny)
-    code, out, err = run_cli(["--store", str(trained), "predict", str(good), str(fake), str(tiny)], capsys)
+    code, out, err = run_cli(
+        ["--store", str(trained), "predict", str(good), str(fake), str(tiny)], capsys
+    )
     assert code == 1  # some files failed
     assert "ok.png:" in out and "%" in out
     errors = err.strip().splitlines()
@@ -144,7 +158,15 @@ def test_evaluate_json_and_on_a_folder(trained: Path, tmp_path: Path, capsys) ->
         for i in range(2):
             digit_image(folder / f"{i}.png", offset=(i * 10, 0))
     code, out, err = run_cli(
-        ["--store", str(trained), "evaluate", "--data", f"folder:{tmp_path / 'mine'}", "--split", "all"],
+        [
+            "--store",
+            str(trained),
+            "evaluate",
+            "--data",
+            f"folder:{tmp_path / 'mine'}",
+            "--split",
+            "all",
+        ],
         capsys,
     )
     assert code == 0, err
@@ -175,7 +197,9 @@ def test_evaluate_json_and_on_a_folder(trained: Path, tmp_path: Path, capsys) ->
 )
 def test_bad_arguments_are_one_line_errors(tmp_path: Path, capsys, args, message) -> None:
     store = tmp_path / "s.db"
-    code, _out, err = run_cli(["--store", str(store), "train", "--data", "sklearn-digits", "--quiet", *args], capsys)
+    code, _out, err = run_cli(
+        ["--store", str(store), "train", "--data", "sklearn-digits", "--quiet", *args], capsys
+    )
     assert code == 1
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], err
@@ -185,12 +209,16 @@ def test_bad_arguments_are_one_line_errors(tmp_path: Path, capsys, args, message
 
 
 def test_resume_of_a_finished_run_is_refused(trained: Path, capsys) -> None:
-    code, _, err = run_cli(["--store", str(trained), "train", "--resume", "latest", "--quiet"], capsys)
+    code, _, err = run_cli(
+        ["--store", str(trained), "train", "--resume", "latest", "--quiet"], capsys
+    )
     assert code == 1 and "error:" in err
     from threefigures.store import Store
 
     run_id = Store(trained).resolve("latest").id
-    code, _, err = run_cli(["--store", str(trained), "train", "--resume", run_id, "--quiet"], capsys)
+    code, _, err = run_cli(
+        ["--store", str(trained), "train", "--resume", run_id, "--quiet"], capsys
+    )
     assert code == 1 and "already finished" in err
 
 
@@ -203,10 +231,14 @@ def test_no_runs_yet_is_a_clear_error(tmp_path: Path, capsys) -> None:
 def test_seeded_training_is_deterministic_from_the_cli(tmp_path: Path, capsys) -> None:
     outputs = []
     for i in range(2):
-        code, out, _ = run_cli(["--store", str(tmp_path / f"{i}.db"), *TRAIN, "--epochs", "1", "--seed", "5"], capsys)
+        code, out, _ = run_cli(
+            ["--store", str(tmp_path / f"{i}.db"), *TRAIN, "--epochs", "1", "--seed", "5"], capsys
+        )
         assert code == 0
         # epoch, loss and validation accuracy; the last column is seconds
-        outputs.append([line.split()[:3] for line in out.splitlines() if line.strip().startswith("1 ")])
+        outputs.append(
+            [line.split()[:3] for line in out.splitlines() if line.strip().startswith("1 ")]
+        )
     assert outputs[0] == outputs[1] and outputs[0]
 
 
@@ -217,9 +249,13 @@ def test_console_script_and_debug_flag(tmp_path: Path) -> None:
     proc = subprocess.run([*cmd, "train", "--epochs", "0"], capture_output=True, text=True, env=env)
     assert proc.returncode == 1
     assert proc.stderr.strip() == "error: epochs must be at least 1, got 0"
-    proc = subprocess.run([*cmd, "--debug", "train", "--epochs", "0"], capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [*cmd, "--debug", "train", "--epochs", "0"], capture_output=True, text=True, env=env
+    )
     assert proc.returncode != 0 and "Traceback" in proc.stderr
     proc = subprocess.run([*cmd, "models"], capture_output=True, text=True, env=env)
     assert proc.returncode == 0 and proc.stdout.startswith("mlp")
-    proc = subprocess.run([*cmd, "train", "--no-such-option"], capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [*cmd, "train", "--no-such-option"], capture_output=True, text=True, env=env
+    )
     assert proc.returncode == 2

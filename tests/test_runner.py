@@ -53,7 +53,12 @@ def test_resume_can_extend_a_finished_run(tmp_path: Path) -> None:
     with pytest.raises(ThreeFiguresError, match="already finished"):
         resume_run(first.run.id, store=store)
     more = resume_run(first.run.id, store=store, epochs=4)
-    assert more.run.epochs_done == 4 and [m["epoch"] for m in store.metrics(first.run.id)] == [1, 2, 3, 4]
+    assert more.run.epochs_done == 4 and [m["epoch"] for m in store.metrics(first.run.id)] == [
+        1,
+        2,
+        3,
+        4,
+    ]
 
 
 def test_sigint_in_a_real_process_marks_interrupted_and_resume_finishes(tmp_path: Path) -> None:
@@ -62,7 +67,10 @@ def test_sigint_in_a_real_process_marks_interrupted_and_resume_finishes(tmp_path
     cmd = [sys.executable, "-m", "threefigures", "train", "--data", "sklearn-digits", "--quiet"]
     proc = subprocess.Popen(
         [*cmd, "--epochs", "500", "--batch-size", "8", "--layers", "16"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 60
     store = None
@@ -85,7 +93,10 @@ def test_sigint_in_a_real_process_marks_interrupted_and_resume_finishes(tmp_path
     assert run.status == "interrupted"
     done = run.epochs_done
     resumed = subprocess.run(
-        [*cmd, "--resume", run.id, "--epochs", str(done + 1)], env=env, capture_output=True, text=True
+        [*cmd, "--resume", run.id, "--epochs", str(done + 1)],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert resumed.returncode == 0, resumed.stderr
     run = store.get(run.id)
@@ -95,8 +106,15 @@ def test_sigint_in_a_real_process_marks_interrupted_and_resume_finishes(tmp_path
 
 def test_five_line_python_api(tmp_path: Path) -> None:
     """The README's Python example, verbatim in spirit."""
-    from threefigures import ModelConfig, TrainConfig, create_model, draw_figures, fit, load_dataset
-    from threefigures import model_config_for
+    from threefigures import (
+        ModelConfig,
+        TrainConfig,
+        create_model,
+        draw_figures,
+        fit,
+        load_dataset,
+        model_config_for,
+    )
 
     data = load_dataset("sklearn-digits")
     model = create_model("mlp", model_config_for(data, ModelConfig(layers=(64,))))

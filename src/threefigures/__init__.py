@@ -45,7 +45,33 @@ _EXPORTS = {
     "predict_proba": "threefigures.training",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "DataConfig",
+    "Dataset",
+    "EvalResult",
+    "FitResult",
+    "ModelConfig",
+    "RunConfig",
+    "Store",
+    "ThreeFiguresError",
+    "TrainConfig",
+    "__version__",
+    "create_model",
+    "draw_figures",
+    "evaluate",
+    "evaluate_run",
+    "fit",
+    "list_datasets",
+    "list_models",
+    "load_dataset",
+    "load_run_model",
+    "model_config_for",
+    "predict_images",
+    "predict_proba",
+    "redraw",
+    "resume_run",
+    "train_run",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -148,7 +148,9 @@ def save_train_state(
     return path
 
 
-def load_train_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], Any, dict[str, Any]]:
+def load_train_state(
+    path: str | Path,
+) -> tuple[dict[str, torch.Tensor], dict[str, Any], Any, dict[str, Any]]:
     """→ (model state, optimizer state, scheduler state, info)."""
     tensors, meta = _read_tensors(Path(path))
     try:
@@ -157,7 +159,9 @@ def load_train_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[st
         scalars = json.loads(meta["optim_scalars"])
         scheduler = json.loads(meta["scheduler"])
     except (KeyError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: training state metadata missing or corrupt ({exc})") from None
+        raise CheckpointError(
+            f"{path}: training state metadata missing or corrupt ({exc})"
+        ) from None
     model_state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():

@@ -31,9 +31,13 @@ _state: dict[str, Any] = {"debug": False, "store": None}
 
 StoreOpt = Annotated[
     Path | None,
-    typer.Option("--store", help="SQLite runs store (default ./runs/threefigures.db or $THREEFIGURES_STORE)."),
+    typer.Option(
+        "--store", help="SQLite runs store (default ./runs/threefigures.db or $THREEFIGURES_STORE)."
+    ),
 ]
-RunOpt = Annotated[str, typer.Option("--run", help="A run id, or `latest` (the latest finished run).")]
+RunOpt = Annotated[
+    str, typer.Option("--run", help="A run id, or `latest` (the latest finished run).")
+]
 
 
 def _store(path: Path | None) -> Any:
@@ -61,7 +65,9 @@ def _parse_layers(text: str) -> tuple[int, ...]:
     try:
         layers = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
-        raise ConfigError(f"--layers must be comma-separated integers like 512,128, got {text!r}") from None
+        raise ConfigError(
+            f"--layers must be comma-separated integers like 512,128, got {text!r}"
+        ) from None
     if not layers or any(n <= 0 for n in layers):
         raise ConfigError(f"--layers needs positive sizes like 256 or 512,128, got {text!r}")
     return layers
@@ -74,7 +80,10 @@ def _print_outcome(outcome: Any) -> None:
     for kind in ("figure1", "figure2", "figure3", "report", "weights"):
         if kind in outcome.paths:
             _echo(f"  {kind:<8} {outcome.paths[kind]}")
-    _echo(f"test accuracy: {100 * outcome.test.accuracy:.2f}% on {len(outcome.test.labels):,} held-out images")
+    _echo(
+        f"test accuracy: {100 * outcome.test.accuracy:.2f}% "
+        f"on {len(outcome.test.labels):,} held-out images"
+    )
 
 
 @app.command()
@@ -96,21 +105,40 @@ def demo(
     config = RunConfig()
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, device=device))
     outcome = train_run(
-        config, store=_store(store), out_dir=out, progress=True,
-        log=_echo, process_start=PROCESS_START,
+        config,
+        store=_store(store),
+        out_dir=out,
+        progress=True,
+        log=_echo,
+        process_start=PROCESS_START,
     )
     _print_outcome(outcome)
     if outcome.test.accuracy < min_accuracy:
-        _echo(f"error: test accuracy {100 * outcome.test.accuracy:.2f}% is below {100 * min_accuracy:.0f}%")
+        _echo(
+            f"error: test accuracy {100 * outcome.test.accuracy:.2f}% "
+            f"is below {100 * min_accuracy:.0f}%"
+        )
         raise typer.Exit(1)
 
 
 @app.command()
 def train(
-    data: Annotated[str, typer.Option("--data", help="digits | fashion-mnist | mnist | sklearn-digits | folder:PATH | PATH")] = "digits",
-    data_dir: Annotated[str | None, typer.Option("--data-dir", help="Folder with the four IDX files (mnist, fashion-mnist).")] = None,
-    model: Annotated[str, typer.Option("--model", help="Model name (see `threefigures models`).")] = "mlp",
-    layers: Annotated[str, typer.Option("--layers", help="Hidden layer sizes: 256 or 512,128.")] = "256",
+    data: Annotated[
+        str,
+        typer.Option(
+            "--data", help="digits | fashion-mnist | mnist | sklearn-digits | folder:PATH | PATH"
+        ),
+    ] = "digits",
+    data_dir: Annotated[
+        str | None,
+        typer.Option("--data-dir", help="Folder with the four IDX files (mnist, fashion-mnist)."),
+    ] = None,
+    model: Annotated[
+        str, typer.Option("--model", help="Model name (see `threefigures models`).")
+    ] = "mlp",
+    layers: Annotated[
+        str, typer.Option("--layers", help="Hidden layer sizes: 256 or 512,128.")
+    ] = "256",
     activation: Annotated[str, typer.Option(help="relu | sigmoid | tanh | gelu")] = "relu",
     dropout: Annotated[float, typer.Option(help="Dropout between hidden layers.")] = 0.0,
     epochs: Annotated[int | None, typer.Option(help="Epochs to train (default 3).")] = None,
@@ -125,7 +153,9 @@ def train(
     precision: Annotated[str, typer.Option(help="fp32 | bf16 | auto")] = "fp32",
     val_fraction: Annotated[float, typer.Option("--val-fraction")] = 0.1,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for this run's files.")] = None,
-    resume: Annotated[str | None, typer.Option("--resume", help="Continue RUN from its last finished epoch.")] = None,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="Continue RUN from its last finished epoch.")
+    ] = None,
     store: StoreOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
@@ -145,14 +175,25 @@ def train(
             name=model, layers=_parse_layers(layers), activation=activation, dropout=dropout
         ),
         train=TrainConfig(
-            epochs=3 if epochs is None else epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum,
-            weight_decay=weight_decay, schedule=schedule, seed=seed, device=device,
+            epochs=3 if epochs is None else epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            schedule=schedule,
+            seed=seed,
+            device=device,
             precision=precision,
         ),
     )
     config.validate()
     outcome = train_run(
-        config, store=_store(store), out_dir=out, progress=not quiet, log=_echo,
+        config,
+        store=_store(store),
+        out_dir=out,
+        progress=not quiet,
+        log=_echo,
         process_start=PROCESS_START,
     )
     _print_outcome(outcome)
@@ -168,7 +209,10 @@ def predict(
     images: Annotated[list[str], typer.Argument(help="Image files (any format Pillow opens).")],
     run: RunOpt = "latest",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-    show_input: Annotated[Path | None, typer.Option("--show-input", help="Write the 28×28 images the network saw here.")] = None,
+    show_input: Annotated[
+        Path | None,
+        typer.Option("--show-input", help="Write the 28×28 images the network saw here."),
+    ] = None,
     store: StoreOpt = None,
 ) -> None:
     """Classify your own images of digits (photos, scans, drawings)."""
@@ -188,7 +232,9 @@ def predict(
                 res.notes = (*res.notes, f"network input written to {target}")
     failed = [r for r in results if r.error]
     if as_json:
-        typer.echo(json.dumps({"run": record.id, "predictions": [r.to_json() for r in results]}, indent=2))
+        typer.echo(
+            json.dumps({"run": record.id, "predictions": [r.to_json() for r in results]}, indent=2)
+        )
     else:
         for res in results:
             if res.error:
@@ -215,7 +261,9 @@ def figures(run: RunOpt = "latest", store: StoreOpt = None) -> None:
 @app.command()
 def evaluate(
     run: RunOpt = "latest",
-    data: Annotated[str | None, typer.Option("--data", help="Dataset name or folder:PATH (default: the run's).")] = None,
+    data: Annotated[
+        str | None, typer.Option("--data", help="Dataset name or folder:PATH (default: the run's).")
+    ] = None,
     data_dir: Annotated[str | None, typer.Option("--data-dir")] = None,
     split: Annotated[str, typer.Option(help="test | train | all")] = "test",
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -224,22 +272,37 @@ def evaluate(
     """Score a trained model on any dataset: accuracy, per-class accuracy, confusion matrix."""
     from threefigures.runner import evaluate_run
 
-    result, record, classes, ds = evaluate_run(run, data, data_dir=data_dir, split=split, store=_store(store))
+    result, record, classes, ds = evaluate_run(
+        run, data, data_dir=data_dir, split=split, store=_store(store)
+    )
     per_class = result.per_class_accuracy()
     if as_json:
-        typer.echo(json.dumps({
-            "run": record.id, "data": ds.name, "split": split, "n": len(result.labels),
-            "accuracy": result.accuracy, "loss": result.loss,
-            "per_class_accuracy": dict(zip(classes, per_class, strict=True)),
-            "confusion": result.confusion.tolist(), "classes": classes,
-        }, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "run": record.id,
+                    "data": ds.name,
+                    "split": split,
+                    "n": len(result.labels),
+                    "accuracy": result.accuracy,
+                    "loss": result.loss,
+                    "per_class_accuracy": dict(zip(classes, per_class, strict=True)),
+                    "confusion": result.confusion.tolist(),
+                    "classes": classes,
+                },
+                indent=2,
+            )
+        )
         return
     _echo(f"run {record.id} on {ds.name} ({split}, {len(result.labels):,} images)")
     _echo(f"accuracy {100 * result.accuracy:.2f}%   loss {result.loss:.4f}")
     _echo("class            n  accuracy")
     for i, name in enumerate(classes):
         acc = per_class[i]
-        _echo(f"{name[:12]:<12} {int(result.confusion[i].sum()):>5}  {'—' if acc is None else f'{100 * acc:6.2f}%'}")
+        _echo(
+            f"{name[:12]:<12} {int(result.confusion[i].sum()):>5}  "
+            f"{'—' if acc is None else f'{100 * acc:6.2f}%'}"
+        )
     _echo("confusion (rows true, columns predicted):")
     width = max(4, len(str(int(result.confusion.max()))) + 1)
     _echo("     " + "".join(f"{j:>{width}}" for j in range(len(classes))))
@@ -260,7 +323,10 @@ def runs_list(
     if not records:
         _echo("no runs yet: try `threefigures demo`")
         return
-    _echo(f"{'id':<22} {'when (UTC)':<20} {'data':<15} {'model':<12} {'epochs':>6} {'test acc':>8} {'seconds':>8}  status")
+    _echo(
+        f"{'id':<22} {'when (UTC)':<20} {'data':<15} {'model':<12} {'epochs':>6} "
+        f"{'test acc':>8} {'seconds':>8}  status"
+    )
     for r in records:
         acc = "—" if r.test_accuracy is None else f"{100 * r.test_accuracy:.2f}%"
         secs = "—" if r.seconds is None else f"{r.seconds:.1f}"
@@ -268,12 +334,16 @@ def runs_list(
         model = f"{r.model_name}[{layers}]" if layers else r.model_name
         _echo(
             f"{r.id:<22} {r.created_at[:19].replace('T', ' '):<20} {r.data_name[:15]:<15} "
-            f"{model[:12]:<12} {f'{r.epochs_done}/{r.epochs_planned}':>6} {acc:>8} {secs:>8}  {r.status}"
+            f"{model[:12]:<12} {f'{r.epochs_done}/{r.epochs_planned}':>6} "
+            f"{acc:>8} {secs:>8}  {r.status}"
         )
 
 
 @runs_app.command("show")
-def runs_show(run: Annotated[str, typer.Argument(help="Run id or `latest`.")] = "latest", store: StoreOpt = None) -> None:
+def runs_show(
+    run: Annotated[str, typer.Argument(help="Run id or `latest`.")] = "latest",
+    store: StoreOpt = None,
+) -> None:
     """One run: its config, status, files and per-epoch table."""
     st = _store(store)
     r = st.resolve(run)
@@ -335,7 +405,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             raise
-        typer.echo(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+        typer.echo(
+            f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True
+        )
         return 1
     return 0
 

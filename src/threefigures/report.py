@@ -16,7 +16,8 @@ from threefigures.store import RunRecord
 from threefigures.training import EvalResult, History
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2rem auto;
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;
+margin:2rem auto;
 padding:0 1rem;color:#1d2330;line-height:1.45}
 h1{margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px solid #dde;padding-bottom:.2rem}
 .lead{color:#556;margin-top:0}.big{font-size:2.2rem;font-weight:700;color:#16794a}
@@ -91,9 +92,7 @@ def write_report(
     """Write the report atomically and return its path."""
     esc = html.escape
     sizes = extra.get("sizes", {})
-    layer_rows = [
-        (s.name, f"{s.units:,}", s.activation or "—", f"{s.params:,}") for s in structure
-    ]
+    layer_rows = [(s.name, f"{s.units:,}", s.activation or "—", f"{s.params:,}") for s in structure]
     epoch_rows = [
         (
             e,
@@ -114,11 +113,14 @@ def write_report(
     version_rows = list(versions.items())
     size_text = ", ".join(f"{k} {v:,}" for k, v in sizes.items()) if sizes else ""
     n_test = int(totals.sum())
+    written = esc(datetime.now(UTC).isoformat(timespec="seconds"))
+    epoch_header = ("Epoch", "Training loss", "Validation loss", "Validation accuracy", "Seconds")
+    run_json = esc(json.dumps({"run": record.id, "test_accuracy": test.accuracy}))
     body = f"""
 <h1>threefigures · run {esc(record.id)}</h1>
 <p class="lead">The article's three figures, drawn from this run: {esc(config.model.name)}
 {esc(str(list(config.model.layers)))} trained on <b>{esc(str(data.get("name")))}</b>
-for {len(history.epoch)} epoch(s). Status: {esc(record.status)}. Written {esc(datetime.now(UTC).isoformat(timespec="seconds"))}.</p>
+for {len(history.epoch)} epoch(s). Status: {esc(record.status)}. Written {written}.</p>
 <div class="grid">
  <div class="card">Test accuracy<div class="big" id="test-accuracy">{_pct(test.accuracy)}</div>
    on {n_test:,} test examples never used in training (test loss {_num(test.loss)})</div>
@@ -135,7 +137,7 @@ parameters computed from the model itself.</figcaption></figure>
 <h2>Figure 2 — training</h2>
 <figure>{_img(figures["figure2"])}<figcaption>Training loss per batch (faint) and per epoch
 (bold); validation accuracy on the right axis.</figcaption></figure>
-{_table(("Epoch", "Training loss", "Validation loss", "Validation accuracy", "Seconds"), epoch_rows)}
+{_table(epoch_header, epoch_rows)}
 
 <h2>Figure 3 — inference</h2>
 <figure>{_img(figures["figure3"])}<figcaption>A fixed random sample of test images; each
@@ -158,7 +160,7 @@ the share of the row.</p>
 {esc(",".join(str(n) for n in config.model.layers))} --activation {esc(config.model.activation)}
 --epochs {config.train.epochs} --batch-size {config.train.batch_size} --lr {config.train.lr}
 --optimizer {esc(config.train.optimizer)} --seed {config.train.seed}</code></p>
-<script type="application/json" id="run-data">{esc(json.dumps({"run": record.id, "test_accuracy": test.accuracy}))}</script>
+<script type="application/json" id="run-data">{run_json}</script>
 """
     page = (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"

@@ -77,8 +77,17 @@ def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for dist in ("threefigures", "torch", "torchvision", "numpy", "scikit-learn", "matplotlib",
-                 "safetensors", "pillow", "mlxtend"):
+    for dist in (
+        "threefigures",
+        "torch",
+        "torchvision",
+        "numpy",
+        "scikit-learn",
+        "matplotlib",
+        "safetensors",
+        "pillow",
+        "mlxtend",
+    ):
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:
@@ -115,12 +124,15 @@ def read_run_config(folder: Path) -> tuple[RunConfig, list[str]]:
         raise CheckpointError(f"{path}: {exc}") from None
     if len(classes) != config.model.num_classes:
         raise CheckpointError(
-            f"{path}: {len(classes)} class names for a model with {config.model.num_classes} outputs"
+            f"{path}: {len(classes)} class names for a model with "
+            f"{config.model.num_classes} outputs"
         )
     return config, classes
 
 
-def load_model_from_folder(folder: Path, device: str = "cpu") -> tuple[nn.Module, RunConfig, list[str]]:
+def load_model_from_folder(
+    folder: Path, device: str = "cpu"
+) -> tuple[nn.Module, RunConfig, list[str]]:
     """Rebuild a model from ``config.json`` and load ``model.safetensors`` (no pickle)."""
     config, classes = read_run_config(folder)
     try:
@@ -132,7 +144,9 @@ def load_model_from_folder(folder: Path, device: str = "cpu") -> tuple[nn.Module
     return model, config, classes
 
 
-def load_run_model(store: Store, ref: str = "latest") -> tuple[nn.Module, RunRecord, RunConfig, list[str]]:
+def load_run_model(
+    store: Store, ref: str = "latest"
+) -> tuple[nn.Module, RunRecord, RunConfig, list[str]]:
     record = store.resolve(ref)
     model, config, classes = load_model_from_folder(record.run_dir)
     return model, record, config, classes
@@ -155,7 +169,9 @@ def structure_of(model: nn.Module) -> list[Any]:
         params = sum(p.numel() for p in layer.parameters())
         specs.append(LayerSpec(name, layer.out_features, model.config.activation, params))
     out = linears[-1]
-    specs.append(LayerSpec("Output", out.out_features, "softmax", sum(p.numel() for p in out.parameters())))
+    specs.append(
+        LayerSpec("Output", out.out_features, "softmax", sum(p.numel() for p in out.parameters()))
+    )
     return specs
 
 
@@ -194,7 +210,7 @@ def write_outputs(
     paths["figure1"] = draw_structure(
         structure_of(model),
         folder / "figure1.png",
-        subtitle=f"run {record.id} · {config.model.name} · {params:,} parameters · data {data.name}",
+        subtitle=f"run {record.id} · {config.model.name} · data {data.name}",
     )
     paths["figure2"] = draw_training(
         TrainingHistory(
@@ -246,7 +262,9 @@ def write_outputs(
 def _epoch_saver(store: Store, record: RunRecord, classes: list[str], log: Log) -> Any:
     folder = record.run_dir
 
-    def on_epoch_end(model: nn.Module, optimizer: Any, scheduler: Any, history: History, epoch: int) -> None:
+    def on_epoch_end(
+        model: nn.Module, optimizer: Any, scheduler: Any, history: History, epoch: int
+    ) -> None:
         # Weights first, then the full training state, then the store row: whatever the
         # store says is finished is on disk.
         save_weights(model, folder / WEIGHTS_FILE)
@@ -283,7 +301,10 @@ def _run_fit(
     process_start: float,
 ) -> RunOutcome:
     log(f"run {record.id} · data {data.name} ({len(data.train_y)} train / {len(data.test_y)} test)")
-    log(f"model {config.model.name} {list(config.model.layers)} · {sum(p.numel() for p in model.parameters()):,} parameters")
+    log(
+        f"model {config.model.name} {list(config.model.layers)} · "
+        f"{sum(p.numel() for p in model.parameters()):,} parameters"
+    )
     log("epoch  train loss   val acc  seconds")
     try:
         result = fit(
@@ -317,7 +338,9 @@ def _run_fit(
         "process_seconds_before_figures": time.perf_counter() - process_start,
     }
     extra = {"device": result.device, "precision": result.precision, "sizes": result.sizes}
-    paths = write_outputs(record, model, config, data, result.history, result.test, timings, store, extra)
+    paths = write_outputs(
+        record, model, config, data, result.history, result.test, timings, store, extra
+    )
     total = time.perf_counter() - process_start
     store.set_status(
         record.id,
@@ -372,7 +395,14 @@ def train_run(
         run_id=run_id,
     )
     return _run_fit(
-        store, record, model, config, data, resume=None, progress=progress, log=log,
+        store,
+        record,
+        model,
+        config,
+        data,
+        resume=None,
+        progress=progress,
+        log=log,
         process_start=process_start,
     )
 
@@ -422,8 +452,15 @@ def resume_run(
     _write_run_config(record.run_dir, record.id, config, classes)
     log(f"resuming run {record.id} after epoch {resume.epochs_done}")
     return _run_fit(
-        store, store.get(record.id), model, config, data, resume=resume, progress=progress,
-        log=log, process_start=process_start,
+        store,
+        store.get(record.id),
+        model,
+        config,
+        data,
+        resume=resume,
+        progress=progress,
+        log=log,
+        process_start=process_start,
     )
 
 
@@ -467,26 +504,46 @@ def redraw(ref: str = "latest", *, store: Store | None = None) -> dict[str, Path
     data = load_dataset(config.data.name, data_dir=config.data.data_dir)
     test = evaluate(model, data.test_x, data.test_y, num_classes=len(classes))
     timings = dict(record.info.get("timings", {}))
-    extra = {k: record.info[k] for k in ("device", "precision", "sizes") if k in record.info}
+    extra: dict[str, Any] = {
+        k: record.info[k] for k in ("device", "precision", "sizes") if k in record.info
+    }
     return write_outputs(
-        record, model, config, data, history_from_store(store, record.id), test, timings, store, extra
+        record,
+        model,
+        config,
+        data,
+        history_from_store(store, record.id),
+        test,
+        timings,
+        store,
+        extra,
     )
 
 
 def evaluate_run(
-    ref: str = "latest", data_name: str | None = None, *, data_dir: str | None = None,
-    split: str = "test", store: Store | None = None,
+    ref: str = "latest",
+    data_name: str | None = None,
+    *,
+    data_dir: str | None = None,
+    split: str = "test",
+    store: Store | None = None,
 ) -> tuple[EvalResult, RunRecord, list[str], Dataset]:
     """Score a stored model on a dataset's ``test``, ``train`` or ``all`` images."""
     store = store or Store()
     model, record, config, classes = load_run_model(store, ref)
-    data = load_dataset(data_name or config.data.name, data_dir=data_dir if data_name else config.data.data_dir)
+    data = load_dataset(
+        data_name or config.data.name, data_dir=data_dir if data_name else config.data.data_dir
+    )
     if data.num_classes != len(classes):
         raise ConfigError(
-            f"run {record.id} predicts {len(classes)} classes but {data.name} has {data.num_classes}"
+            f"run {record.id} predicts {len(classes)} classes "
+            f"but {data.name} has {data.num_classes}"
         )
     if data.image_shape != tuple(config.model.input_shape):
-        raise ConfigError(f"{data.name} images are {data.image_shape}, the model expects {config.model.input_shape}")
+        raise ConfigError(
+            f"{data.name} images are {data.image_shape}, "
+            f"the model expects {config.model.input_shape}"
+        )
     if split == "test":
         x, y = data.test_x, data.test_y
     elif split == "train":
@@ -543,10 +600,14 @@ def predict_images(
         except ImageError as exc:
             results.append(Prediction(path=str(path), error=str(exc)))
             continue
-        results.append(Prediction(path=str(path), image=pre.image, inverted=pre.inverted, notes=pre.notes))
+        results.append(
+            Prediction(path=str(path), image=pre.image, inverted=pre.inverted, notes=pre.notes)
+        )
         ready.append((len(results) - 1, pre.image))
     if ready:
-        batch = torch.from_numpy(np.stack([img for _i, img in ready])).unsqueeze(1)  # (N, 1, 28, 28)
+        batch = torch.from_numpy(np.stack([img for _i, img in ready])).unsqueeze(
+            1
+        )  # (N, 1, 28, 28)
         probs = predict_proba(model, batch).numpy()
         for (i, _img), row in zip(ready, probs, strict=True):
             order = np.argsort(-row)[:top_k]
@@ -575,12 +636,24 @@ def draw_figures(
     config = RunConfig(data=DataConfig(name=data.name), model=model_config, train=result.config)
     now = datetime.now(UTC).isoformat(timespec="seconds")
     record = RunRecord(
-        id="python-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S"), created_at=now,
-        updated_at=now, status="finished", data_name=data.name, model_name=model_config.name,
-        epochs_planned=result.config.epochs, epochs_done=result.epochs_done,
-        test_accuracy=result.test.accuracy, seconds=result.train_seconds, device=result.device,
-        run_dir=folder, config=config.to_dict(), info={}, error=None,
+        id="python-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S"),
+        created_at=now,
+        updated_at=now,
+        status="finished",
+        data_name=data.name,
+        model_name=model_config.name,
+        epochs_planned=result.config.epochs,
+        epochs_done=result.epochs_done,
+        test_accuracy=result.test.accuracy,
+        seconds=result.train_seconds,
+        device=result.device,
+        run_dir=folder,
+        config=config.to_dict(),
+        info={},
+        error=None,
     )
     extra = {"device": result.device, "precision": result.precision, "sizes": result.sizes}
     timings = {"train_seconds": result.train_seconds}
-    return write_outputs(record, model, config, data, result.history, result.test, timings, None, extra)
+    return write_outputs(
+        record, model, config, data, result.history, result.test, timings, None, extra
+    )

@@ -211,7 +211,9 @@ class Store:
             conn.execute("DELETE FROM metrics WHERE run_id=? AND epoch>?", (run_id, epoch))
             conn.execute("DELETE FROM batches WHERE run_id=? AND epoch_pos>?", (run_id, epoch))
 
-    def set_status(self, run_id: str, status: str, *, error: str | None = None, **fields: Any) -> None:
+    def set_status(
+        self, run_id: str, status: str, *, error: str | None = None, **fields: Any
+    ) -> None:
         if status not in STATUSES:
             raise ValueError(status)
         allowed = {"test_accuracy", "seconds", "device", "epochs_planned"}

@@ -139,7 +139,9 @@ class ResumeState:
 EpochCallback = Callable[[nn.Module, torch.optim.Optimizer, Any, History, int], None]
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+def make_optimizer(
+    model: nn.Module, config: TrainConfig, device: torch.device
+) -> torch.optim.Optimizer:
     # fused kernels do the whole update in one op per step: the CPU per-step cost is the
     # bottleneck at batch sizes like 32-128, so this matters (see benchmarks/).
     fused = device.type in ("cpu", "cuda")

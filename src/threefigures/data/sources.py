@@ -193,9 +193,9 @@ def _stage_idx(src_dir: Path, raw_dir: Path) -> None:
         os.replace(tmp, target)
 
 
-def _read_torchvision(cls_name: str, root: Path, download: bool, what: str) -> tuple[
-    torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor
-]:
+def _read_torchvision(
+    cls_name: str, root: Path, download: bool, what: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     import torchvision.datasets as tvd
 
     cls = getattr(tvd, cls_name)
@@ -209,7 +209,7 @@ def _read_torchvision(cls_name: str, root: Path, download: bool, what: str) -> t
     tensors = (train.data, train.targets, test.data, test.targets)
     _check_pair(tensors[0], tensors[1], f"{what} (train)")
     _check_pair(tensors[2], tensors[3], f"{what} (test)")
-    return tensors  # type: ignore[return-value]
+    return tensors
 
 
 def _idx_fingerprint(src_dir: Path) -> str:
@@ -250,7 +250,9 @@ def _load_idx_dataset(
         train_x, train_y, test_x, test_y = _read_torchvision(cls_name, root, download, name)
     except DataError as exc:
         if download:
-            raise DataError(f"{name} not found and could not be downloaded ({exc}). {remedy}")
+            raise DataError(
+                f"{name} not found and could not be downloaded ({exc}). {remedy}"
+            ) from None
         raise
     return Dataset(name, train_x, train_y, test_x, test_y, list(classes), source)
 
@@ -381,12 +383,16 @@ def _cache_path(name: str, data_dir: str | None) -> Path:
 
 
 def _save_cache(path: Path, ds: Dataset) -> None:
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
-    from safetensors import SafetensorError
-
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tensors = {"train_x": ds.train_x, "train_y": ds.train_y, "test_x": ds.test_x, "test_y": ds.test_y}
+    tensors = {
+        "train_x": ds.train_x,
+        "train_y": ds.train_y,
+        "test_x": ds.test_x,
+        "test_y": ds.test_y,
+    }
     meta = {"name": ds.name, "classes": json.dumps(ds.classes), "source": ds.source}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -419,7 +425,9 @@ def _load_cache(path: Path) -> Dataset | None:
         return None
 
 
-def load_dataset(name: str = "digits", *, data_dir: str | None = None, cache: bool = True) -> Dataset:
+def load_dataset(
+    name: str = "digits", *, data_dir: str | None = None, cache: bool = True
+) -> Dataset:
     """Load a dataset by name: ``digits``, ``fashion-mnist``, ``mnist``, ``sklearn-digits``
     or ``folder:PATH``. A plain existing folder path is taken as ``folder:PATH``.
     """

@@ -20,6 +20,9 @@ class Normalize(nn.Module):
     plain [0, 1] pixels and cannot forget or mismatch the normalisation.
     """
 
+    mean: torch.Tensor
+    inv_std: torch.Tensor
+
     def __init__(self, mean: float, std: float) -> None:
         super().__init__()
         self.register_buffer("mean", torch.tensor(float(mean)), persistent=False)
