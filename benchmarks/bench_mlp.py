@@ -80,7 +80,9 @@ def run_dataloader() -> dict[str, float]:
 
     from threefigures.data.sources import fashion_dir, torchvision_root
 
-    _fashion_arrays()  # stages the IDX files where torchvision looks for them
+    from threefigures.data import load_dataset
+
+    load_dataset("fashion-mnist", cache=False)  # stages the IDX files where torchvision looks
     tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.2860,), (0.3530,))])
     root = str(torchvision_root(fashion_dir()))
     train = datasets.FashionMNIST(root, train=True, download=False, transform=tf)

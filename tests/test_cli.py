@@ -259,3 +259,46 @@ def test_console_script_and_debug_flag(tmp_path: Path) -> None:
         [*cmd, "train", "--no-such-option"], capture_output=True, text=True, env=env
     )
     assert proc.returncode == 2
+
+
+@pytest.mark.slow
+def test_predict_on_real_digits_photographed_as_dark_ink_on_paper(tmp_path: Path) -> None:
+    """Real held-out digits, saved as large dark-on-light RGB images with a margin and an
+    offset (as a user's scan would be), go through predict's MNIST-style preprocessing;
+    the model must still read them about as well as the original 28×28 test images."""
+    import torch
+
+    from threefigures.config import RunConfig
+    from threefigures.data import load_dataset
+    from threefigures.runner import predict_images, train_run
+    from threefigures.store import Store
+    from threefigures.training import predict_proba
+
+    data = load_dataset("digits")
+    outcome = train_run(RunConfig(), store=Store(tmp_path / "s.db"), data=data)
+    model, classes = outcome_model(outcome)
+    rng = np.random.default_rng(0)
+    picks = rng.choice(len(data.test_y), size=60, replace=False)
+    files = []
+    for k, i in enumerate(picks):
+        digit = data.test_x[int(i)].numpy()
+        big = Image.fromarray(255 - digit).resize((168, 168), Image.Resampling.BILINEAR)
+        page = Image.new("RGB", (400, 300), (240, 238, 230))
+        page.paste(big.convert("RGB"), (40 + 3 * (k % 30), 50 + 2 * (k % 20)))
+        path = tmp_path / f"{k}.jpg"
+        page.save(path, quality=90)
+        files.append(path)
+    preds = predict_images(files, model, classes)
+    labels = data.test_y[torch.from_numpy(picks)].numpy()
+    ours = np.mean([int(p.class_name or -1) == y for p, y in zip(preds, labels, strict=True)])
+    direct = predict_proba(model, data.test_x[torch.from_numpy(picks)]).argmax(1).numpy()
+    baseline = np.mean(direct == labels)
+    assert all(p.inverted for p in preds)
+    assert ours >= baseline - 0.07, (ours, baseline)
+
+
+def outcome_model(outcome):
+    from threefigures.runner import load_model_from_folder
+
+    model, _config, classes = load_model_from_folder(outcome.run.run_dir)
+    return model, classes

@@ -38,9 +38,12 @@ from threefigures.training import (
     ResumeState,
     TrainingDiverged,
     TrainingInterrupted,
+    describe_device,
     evaluate,
     fit,
     predict_proba,
+    resolve_device,
+    resolve_precision,
 )
 
 WEIGHTS_FILE = "model.safetensors"
@@ -304,6 +307,11 @@ def _run_fit(
     log(
         f"model {config.model.name} {list(config.model.layers)} · "
         f"{sum(p.numel() for p in model.parameters()):,} parameters"
+    )
+    device = resolve_device(config.train.device)
+    precision = resolve_precision(config.train.precision, device)
+    log(
+        f"device {describe_device(device)} (--device {config.train.device}) · precision {precision}"
     )
     log("epoch  train loss   val acc  seconds")
     try:
