@@ -78,9 +78,8 @@ def run_dataloader() -> dict[str, float]:
     import torch.nn.functional as F
     from torchvision import datasets, transforms
 
-    from threefigures.data.sources import fashion_dir, torchvision_root
-
     from threefigures.data import load_dataset
+    from threefigures.data.sources import fashion_dir, torchvision_root
 
     load_dataset("fashion-mnist", cache=False)  # stages the IDX files where torchvision looks
     tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.2860,), (0.3530,))])
