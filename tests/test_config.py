@@ -79,7 +79,7 @@ def test_configs_are_frozen() -> None:
         ({"weight_decay": -1e-4}, "weight decay"),
         ({"weight_decay": math.nan}, "weight decay"),
         ({"weight_decay": math.inf}, "weight decay"),
-        ({"schedule": "step"}, "schedule"),
+        ({"schedule": "exponential"}, "schedule"),
         ({"device": "tpu"}, "device"),
         ({"precision": "fp16"}, "precision"),
     ],

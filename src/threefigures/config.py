@@ -16,9 +16,13 @@ from typing import Any, TypeVar
 
 from threefigures.errors import ConfigError
 
-ACTIVATIONS = ("relu", "sigmoid", "tanh", "gelu")
-OPTIMIZERS = ("sgd", "adam")
-SCHEDULES = ("constant", "cosine")
+ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "gelu")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "step", "cosine", "one-cycle")
+LOSSES = ("ce", "mse", "bce")
+CELLS = ("lstm", "gru", "rnn")
+POOLINGS = ("max", "avg")
+AUGMENTATIONS = ("flip", "rotate", "brightness", "shift")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -31,10 +35,13 @@ class DataConfig:
     data_dir: str | None = None
     val_fraction: float = 0.1
     split_seed: int = 0
+    binary: int | None = None  # "is it class K?": turns any image dataset into a binary task
 
     def validate(self) -> None:
         if not self.name:
             raise ConfigError("data name must not be empty")
+        if self.binary is not None and self.binary < 0:
+            raise ConfigError(f"binary class must be ≥ 0, got {self.binary}")
         if not 0.0 <= self.val_fraction < 0.9:
             raise ConfigError(f"val_fraction must be in [0, 0.9), got {self.val_fraction}")
         if not 0 <= self.split_seed < 2**32:
@@ -52,11 +59,24 @@ class ModelConfig:
     name: str = "mlp"
     input_shape: tuple[int, ...] = (1, 28, 28)
     num_classes: int = 10
-    layers: tuple[int, ...] = (256,)
+    layers: tuple[int, ...] = (256,)  # MLP hidden layers; the CNN's fully connected head
     activation: str = "relu"
     dropout: float = 0.0
     input_mean: float = 0.1307
     input_std: float = 0.3081
+    # cnn
+    channels: tuple[int, ...] = (16, 32)
+    kernel_size: int = 3
+    pooling: str = "max"
+    batch_norm: bool = True
+    # rnn
+    cell: str = "lstm"
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = False
+    vocab_size: int = 0  # 0: read images row by row; > 0: token sequences (names)
+    embedding_dim: int = 32
+    sequence_output: bool = False  # rnn: logits at every step (next-character prediction)
 
     def validate(self) -> None:
         if len(self.input_shape) != 3 or any(d <= 0 for d in self.input_shape):
@@ -75,6 +95,18 @@ class ModelConfig:
             raise ConfigError(f"input_std must be a positive number, got {self.input_std}")
         if not math.isfinite(self.input_mean):
             raise ConfigError(f"input_mean must be finite, got {self.input_mean}")
+        if not self.channels or any(c <= 0 for c in self.channels):
+            raise ConfigError(f"channels must be positive, like 16,32; got {list(self.channels)}")
+        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            raise ConfigError(f"kernel size must be an odd number ≥ 1, got {self.kernel_size}")
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}")
+        if self.cell not in CELLS:
+            raise ConfigError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
+        if self.hidden_size < 1 or self.num_layers < 1:
+            raise ConfigError("hidden size and number of layers must be at least 1")
+        if self.vocab_size < 0 or self.embedding_dim < 1:
+            raise ConfigError("vocab_size must be ≥ 0 and embedding_dim ≥ 1")
 
 
 @dataclass(frozen=True)
@@ -93,6 +125,16 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "fp32"
+    loss: str = "ce"
+    nesterov: bool = False
+    step_size: int = 1  # schedule "step": decay every step_size epochs by gamma
+    gamma: float = 0.5
+    grad_clip: float = 0.0  # max gradient norm; 0 = off
+    early_stopping: int = 0  # stop after this many epochs without a better val loss; 0 = off
+    augment: tuple[str, ...] = ()
+    rotate_deg: float = 15.0
+    brightness: float = 0.2
+    shift: float = 0.1  # fraction of the image size
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -115,6 +157,23 @@ class TrainConfig:
             )
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed must be in [0, 2**32), got {self.seed}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0):
+            raise ConfigError("nesterov needs --optimizer sgd with momentum > 0")
+        if self.step_size < 1 or not (0 < self.gamma <= 1):
+            raise ConfigError("step schedule needs step_size ≥ 1 and 0 < gamma ≤ 1")
+        if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
+            raise ConfigError(f"grad_clip must be ≥ 0, got {self.grad_clip}")
+        if self.early_stopping < 0:
+            raise ConfigError(f"early_stopping must be ≥ 0, got {self.early_stopping}")
+        unknown = [a for a in self.augment if a not in AUGMENTATIONS]
+        if unknown:
+            raise ConfigError(
+                f"unknown augmentation {unknown[0]!r}; choose from {', '.join(AUGMENTATIONS)}"
+            )
+        if not (0 <= self.rotate_deg <= 180 and 0 <= self.brightness <= 1 and 0 <= self.shift <= 0.5):
+            raise ConfigError("augmentation strengths: rotate 0-180°, brightness 0-1, shift 0-0.5")
         if self.device not in DEVICES:
             raise ConfigError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
         if self.precision not in PRECISIONS:
