@@ -129,7 +129,7 @@ def test_train_config_accepts_edge_values(changes: dict[str, Any]) -> None:
         ({"dropout": 1.0}, "dropout"),
         ({"dropout": -0.1}, "dropout"),
         ({"dropout": math.nan}, "dropout"),
-        ({"num_classes": 1}, "num_classes"),
+        ({"num_classes": 0}, "num_classes"),
         ({"input_shape": (28, 28)}, "input_shape"),
         ({"input_shape": (1, 0, 28)}, "input_shape"),
         ({"input_std": 0.0}, "input_std"),

@@ -122,14 +122,17 @@ def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
 def save_train_state(
     path: str | Path,
     model: nn.Module,
-    optimizer: torch.optim.Optimizer,
+    optimizer: torch.optim.Optimizer | None,
     scheduler: Any,
     info: dict[str, Any],
 ) -> Path:
     """One file with model + optimizer tensors and JSON metadata: saved atomically, so the
     training state on disk is always one whole finished epoch."""
     tensors: dict[str, torch.Tensor] = {f"model.{k}": v for k, v in model.state_dict().items()}
-    opt_state = optimizer.state_dict()
+    # a model with its own learning rule (the perceptron) has no optimizer state
+    opt_state = (
+        optimizer.state_dict() if optimizer is not None else {"state": {}, "param_groups": []}
+    )
     scalars: dict[str, dict[str, Any]] = {}
     for idx, state in opt_state["state"].items():
         for name, value in state.items():

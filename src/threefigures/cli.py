@@ -82,7 +82,7 @@ def _print_outcome(outcome: Any) -> None:
             _echo(f"  {kind:<8} {outcome.paths[kind]}")
     _echo(
         f"test accuracy: {100 * outcome.test.accuracy:.2f}% "
-        f"on {len(outcome.test.labels):,} held-out images"
+        f"on {len(outcome.test.labels):,} held-out examples"
     )
 
 
@@ -112,6 +112,8 @@ def demo(
         log=_echo,
         process_start=PROCESS_START,
     )
+    if outcome is None:  # a torchrun worker rank: rank 0 reports
+        return
     _print_outcome(outcome)
     if outcome.test.accuracy < min_accuracy:
         _echo(
@@ -126,28 +128,69 @@ def train(
     data: Annotated[
         str,
         typer.Option(
-            "--data", help="digits | fashion-mnist | mnist | sklearn-digits | folder:PATH | PATH"
+            "--data",
+            help="digits | fashion-mnist | mnist | sklearn-digits | names-gender | names-next "
+            "| folder:PATH | PATH",
         ),
     ] = "digits",
     data_dir: Annotated[
         str | None,
         typer.Option("--data-dir", help="Folder with the four IDX files (mnist, fashion-mnist)."),
     ] = None,
+    binary: Annotated[
+        int | None, typer.Option("--binary", help="Make it binary: is it class K?")
+    ] = None,
     model: Annotated[
-        str, typer.Option("--model", help="Model name (see `threefigures models`).")
+        str, typer.Option("--model", help="perceptron | mlp | cnn | rnn (`threefigures models`).")
     ] = "mlp",
     layers: Annotated[
-        str, typer.Option("--layers", help="Hidden layer sizes: 256 or 512,128.")
-    ] = "256",
-    activation: Annotated[str, typer.Option(help="relu | sigmoid | tanh | gelu")] = "relu",
-    dropout: Annotated[float, typer.Option(help="Dropout between hidden layers.")] = 0.0,
+        str | None,
+        typer.Option(
+            "--layers", help="MLP hidden layers (default 256) or the CNN's head (default 128)."
+        ),
+    ] = None,
+    activation: Annotated[
+        str, typer.Option(help="relu | leaky_relu | sigmoid | tanh | gelu")
+    ] = "relu",
+    dropout: Annotated[float, typer.Option(help="Dropout between hidden layers / in heads.")] = 0.0,
+    channels: Annotated[
+        str, typer.Option(help="CNN: channels per conv block, e.g. 16,32.")
+    ] = "16,32",
+    kernel_size: Annotated[int, typer.Option("--kernel-size", help="CNN kernel size (odd).")] = 3,
+    pooling: Annotated[str, typer.Option(help="CNN pooling: max | avg")] = "max",
+    batch_norm: Annotated[bool, typer.Option("--batch-norm/--no-batch-norm")] = True,
+    cell: Annotated[str, typer.Option(help="RNN cell: lstm | gru | rnn")] = "lstm",
+    hidden_size: Annotated[int, typer.Option("--hidden-size", help="RNN hidden units.")] = 128,
+    num_layers: Annotated[int, typer.Option("--num-layers", help="RNN layers.")] = 1,
+    bidirectional: Annotated[bool, typer.Option("--bidirectional")] = False,
+    loss: Annotated[str, typer.Option(help="ce | mse | bce (bce: binary tasks)")] = "ce",
     epochs: Annotated[int | None, typer.Option(help="Epochs to train (default 3).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
     lr: Annotated[float, typer.Option("--lr", help="Learning rate.")] = 3e-3,
-    optimizer: Annotated[str, typer.Option(help="sgd | adam")] = "adam",
+    optimizer: Annotated[str, typer.Option(help="sgd | adam | adamw")] = "adam",
     momentum: Annotated[float, typer.Option(help="SGD momentum.")] = 0.9,
+    nesterov: Annotated[
+        bool, typer.Option("--nesterov", help="SGD with Nesterov momentum.")
+    ] = False,
     weight_decay: Annotated[float, typer.Option("--weight-decay")] = 0.0,
-    schedule: Annotated[str, typer.Option(help="constant | cosine")] = "cosine",
+    schedule: Annotated[str, typer.Option(help="constant | step | cosine | one-cycle")] = "cosine",
+    step_size: Annotated[
+        int, typer.Option("--step-size", help="step schedule: epochs per decay")
+    ] = 1,
+    gamma: Annotated[float, typer.Option(help="step schedule: decay factor")] = 0.5,
+    grad_clip: Annotated[
+        float, typer.Option("--grad-clip", help="Max gradient norm; 0 = off.")
+    ] = 0.0,
+    early_stopping: Annotated[
+        int,
+        typer.Option("--early-stopping", help="Patience in epochs on validation loss; 0 = off."),
+    ] = 0,
+    augment: Annotated[
+        str, typer.Option(help="Comma list of flip, rotate, brightness, shift (images only).")
+    ] = "",
+    rotate_deg: Annotated[float, typer.Option("--rotate-deg")] = 15.0,
+    brightness: Annotated[float, typer.Option("--brightness")] = 0.2,
+    shift: Annotated[float, typer.Option("--shift", help="Fraction of the image size.")] = 0.1,
     seed: Annotated[int, typer.Option(help="Seed for weights, shuffling and dropout.")] = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | mps")] = "auto",
     precision: Annotated[str, typer.Option(help="fp32 | bf16 | auto")] = "fp32",
@@ -159,7 +202,10 @@ def train(
     store: StoreOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
-    """Train any MLP on any dataset; writes the run's three figures and report."""
+    """Train a perceptron, MLP, CNN or RNN on any dataset; writes its three figures and report.
+
+    Under `torchrun --nproc_per_node N -m threefigures train ...` it trains with
+    DistributedDataParallel; only rank 0 writes the store and the figures."""
     from threefigures.config import DataConfig, ModelConfig, RunConfig, TrainConfig
     from threefigures.runner import resume_run, train_run
 
@@ -170,9 +216,20 @@ def train(
         _print_outcome(outcome)
         return
     config = RunConfig(
-        data=DataConfig(name=data, data_dir=data_dir, val_fraction=val_fraction),
+        data=DataConfig(name=data, data_dir=data_dir, val_fraction=val_fraction, binary=binary),
         model=ModelConfig(
-            name=model, layers=_parse_layers(layers), activation=activation, dropout=dropout
+            name=model,
+            layers=_parse_layers(layers or ("128" if model == "cnn" else "256")),
+            activation=activation,
+            dropout=dropout,
+            channels=_parse_ints(channels, "--channels"),
+            kernel_size=kernel_size,
+            pooling=pooling,
+            batch_norm=batch_norm,
+            cell=cell,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
         ),
         train=TrainConfig(
             epochs=3 if epochs is None else epochs,
@@ -180,15 +237,25 @@ def train(
             lr=lr,
             optimizer=optimizer,
             momentum=momentum,
+            nesterov=nesterov,
             weight_decay=weight_decay,
             schedule=schedule,
+            step_size=step_size,
+            gamma=gamma,
+            grad_clip=grad_clip,
+            early_stopping=early_stopping,
+            augment=_parse_augment(augment),
+            rotate_deg=rotate_deg,
+            brightness=brightness,
+            shift=shift,
+            loss=loss,
             seed=seed,
             device=device,
             precision=precision,
         ),
     )
     config.validate()
-    outcome = train_run(
+    run_outcome = train_run(
         config,
         store=_store(store),
         out_dir=out,
@@ -196,7 +263,33 @@ def train(
         log=_echo,
         process_start=PROCESS_START,
     )
-    _print_outcome(outcome)
+    if run_outcome is not None:  # None: a torchrun worker rank, which writes nothing
+        _print_outcome(run_outcome)
+
+
+def _parse_ints(text: str, flag: str) -> tuple[int, ...]:
+    from threefigures.errors import ConfigError
+
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"{flag} must be comma-separated integers, got {text!r}") from None
+    if not values:
+        raise ConfigError(f"{flag} needs at least one value")
+    return values
+
+
+def _parse_augment(text: str) -> tuple[str, ...]:
+    from threefigures.config import AUGMENTATIONS
+    from threefigures.errors import ConfigError
+
+    ops = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [op for op in ops if op not in AUGMENTATIONS]
+    if unknown:
+        raise ConfigError(
+            f"unknown augmentation {unknown[0]!r}; choose from {', '.join(AUGMENTATIONS)}"
+        )
+    return ops
 
 
 def _safe_stem(path: str, index: int) -> str:
@@ -308,6 +401,115 @@ def evaluate(
     _echo("     " + "".join(f"{j:>{width}}" for j in range(len(classes))))
     for i, row in enumerate(result.confusion):
         _echo(f"{i:>4} " + "".join(f"{int(v):>{width}}" for v in row))
+
+
+@app.command("augment-preview")
+def augment_preview(
+    augment: Annotated[
+        str, typer.Option(help="Comma list of flip, rotate, brightness, shift.")
+    ] = "flip,rotate,brightness,shift",
+    data: Annotated[str, typer.Option("--data")] = "digits",
+    rotate_deg: Annotated[float, typer.Option("--rotate-deg")] = 15.0,
+    brightness: Annotated[float, typer.Option("--brightness")] = 0.2,
+    shift: Annotated[float, typer.Option("--shift")] = 0.1,
+    n: Annotated[int, typer.Option(help="How many originals.")] = 8,
+    copies: Annotated[int, typer.Option(help="Augmented copies of each.")] = 4,
+    seed: Annotated[int, typer.Option()] = 0,
+    out: Annotated[Path, typer.Option("--out", help="PNG to write.")] = Path("augment-preview.png"),
+) -> None:
+    """Write a grid of training images and randomly augmented copies of them."""
+    import torch
+
+    from threefigures.data import load_dataset
+    from threefigures.data.augment import AugmentConfig, augment_batch
+    from threefigures.figures.augment import draw_augment_preview
+    from threefigures.training import to_float_images
+
+    ops = _parse_augment(augment)
+    ds = load_dataset(data)
+    gen = torch.Generator().manual_seed(seed)
+    pick = torch.randperm(len(ds.train_y), generator=gen)[:n]
+    originals = to_float_images(ds.train_x[pick])  # (N, 1, H, W)
+    cfg = AugmentConfig(ops=ops, rotate_deg=rotate_deg, brightness=brightness, shift=shift)
+    augmented = torch.stack([augment_batch(originals, cfg, generator=gen) for _ in range(copies)])
+    label = f"{', '.join(ops) or 'none'} · rotate ±{rotate_deg:g}° · brightness ±{brightness:g}"
+    label += f" · shift ±{shift:g}"
+    path = draw_augment_preview(
+        originals[:, 0].numpy(), augmented[:, :, 0].numpy(), out, ops_label=label
+    )
+    _echo(f"wrote {path}")
+
+
+@app.command()
+def generate(
+    run: RunOpt = "latest",
+    n: Annotated[int, typer.Option("--n", help="How many names.")] = 20,
+    temperature: Annotated[float, typer.Option(help="<1 sharper, >1 more surprising.")] = 1.0,
+    prefix: Annotated[str, typer.Option(help="Start every name with these letters.")] = "",
+    seed: Annotated[int | None, typer.Option(help="Seed for reproducible samples.")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Sample new names from a run trained on names-next."""
+    import torch
+
+    from threefigures.data import load_data
+    from threefigures.errors import ConfigError
+    from threefigures.generate import sample_names
+    from threefigures.runner import load_run_model
+
+    if not temperature > 0:
+        raise ConfigError(f"--temperature must be > 0, got {temperature}")
+    model, record, config, _classes = load_run_model(_store(store), run)
+    if not config.model.sequence_output:
+        raise ConfigError(f"run {record.id} is not a next-character model (train on names-next)")
+    vocab = load_data(config.data.name).vocab
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    try:
+        names = sample_names(
+            model, vocab, n=n, temperature=temperature, prefix=prefix, generator=gen
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    for name in names:
+        _echo(name)
+
+
+@app.command()
+def export(
+    run: RunOpt = "latest",
+    onnx: Annotated[Path, typer.Option("--onnx", help="Where to write the .onnx file.")] = Path(
+        "model.onnx"
+    ),
+    store: StoreOpt = None,
+) -> None:
+    """Export a stored model to ONNX and check it against torch in onnxruntime."""
+    from threefigures.export import export_onnx
+    from threefigures.runner import load_run_model
+
+    model, record, _config, _classes = load_run_model(_store(store), run)
+    result = export_onnx(model, onnx)
+    _echo(
+        f"run {record.id} → {result.path} (opset {result.opset}, {result.exporter}); "
+        f"onnxruntime vs torch max |diff| {result.max_abs_diff:.2e}"
+    )
+
+
+@app.command("bench-devices")
+def bench_devices(
+    out: Annotated[Path, typer.Option("--out", help="Figure to write.")] = Path(
+        "bench-devices.png"
+    ),
+    batch_sizes: Annotated[str, typer.Option("--batch-sizes")] = "64,128,256,512,1024",
+    steps: Annotated[int, typer.Option(help="Timed steps per point.")] = 10,
+) -> None:
+    """Time forward+backward per batch for MLP, CNN and RNN on every available device."""
+    from threefigures.devices_bench import run_device_bench
+
+    _rows, note, path = run_device_bench(
+        out, batch_sizes=_parse_ints(batch_sizes, "--batch-sizes"), steps=steps, log=_echo
+    )
+    _echo(note)
+    _echo(f"wrote {path}")
 
 
 @runs_app.callback(invoke_without_command=True)

@@ -81,8 +81,8 @@ class ModelConfig:
     def validate(self) -> None:
         if len(self.input_shape) != 3 or any(d <= 0 for d in self.input_shape):
             raise ConfigError(f"input_shape must be (C, H, W) > 0, got {self.input_shape}")
-        if self.num_classes < 2:
-            raise ConfigError(f"num_classes must be at least 2, got {self.num_classes}")
+        if self.num_classes < 1:  # 1 = a single sigmoid output (BCE on a binary task)
+            raise ConfigError(f"num_classes must be at least 1, got {self.num_classes}")
         if any(n <= 0 for n in self.layers):
             raise ConfigError(f"every layer needs at least one unit, got {list(self.layers)}")
         if self.activation not in ACTIVATIONS:
@@ -100,7 +100,9 @@ class ModelConfig:
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
             raise ConfigError(f"kernel size must be an odd number ≥ 1, got {self.kernel_size}")
         if self.pooling not in POOLINGS:
-            raise ConfigError(f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}")
+            raise ConfigError(
+                f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}"
+            )
         if self.cell not in CELLS:
             raise ConfigError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
         if self.hidden_size < 1 or self.num_layers < 1:
@@ -172,7 +174,9 @@ class TrainConfig:
             raise ConfigError(
                 f"unknown augmentation {unknown[0]!r}; choose from {', '.join(AUGMENTATIONS)}"
             )
-        if not (0 <= self.rotate_deg <= 180 and 0 <= self.brightness <= 1 and 0 <= self.shift <= 0.5):
+        if not (
+            0 <= self.rotate_deg <= 180 and 0 <= self.brightness <= 1 and 0 <= self.shift <= 0.5
+        ):
             raise ConfigError("augmentation strengths: rotate 0-180°, brightness 0-1, shift 0-0.5")
         if self.device not in DEVICES:
             raise ConfigError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")

@@ -86,13 +86,13 @@ def write_report(
     timings: Mapping[str, float],
     versions: Mapping[str, str],
     params: int,
-    structure: Sequence[Any],
+    structure: tuple[Sequence[str], Sequence[Sequence[str]]],
     extra: Mapping[str, Any],
 ) -> Path:
     """Write the report atomically and return its path."""
     esc = html.escape
     sizes = extra.get("sizes", {})
-    layer_rows = [(s.name, f"{s.units:,}", s.activation or "—", f"{s.params:,}") for s in structure]
+    layer_header, layer_rows = structure
     epoch_rows = [
         (
             e,
@@ -113,6 +113,12 @@ def write_report(
     version_rows = list(versions.items())
     size_text = ", ".join(f"{k} {v:,}" for k, v in sizes.items()) if sizes else ""
     n_test = int(totals.sum())
+    notes = extra.get("notes")
+    notes_html = f"<h3>Notes</h3><pre>{esc(str(notes))}</pre>" if notes else ""
+    baseline = extra.get("majority_baseline")
+    baseline_html = (
+        f"<br>majority-class baseline {_pct(float(baseline))}" if baseline is not None else ""
+    )
     written = esc(datetime.now(UTC).isoformat(timespec="seconds"))
     epoch_header = ("Epoch", "Training loss", "Validation loss", "Validation accuracy", "Seconds")
     run_json = esc(json.dumps({"run": record.id, "test_accuracy": test.accuracy}))
@@ -123,7 +129,8 @@ def write_report(
 for {len(history.epoch)} epoch(s). Status: {esc(record.status)}. Written {written}.</p>
 <div class="grid">
  <div class="card">Test accuracy<div class="big" id="test-accuracy">{_pct(test.accuracy)}</div>
-   on {n_test:,} test examples never used in training (test loss {_num(test.loss)})</div>
+   on {n_test:,} test examples never used in training (test loss {_num(test.loss)})
+   {baseline_html}</div>
  <div class="card"><b>Data</b>: {esc(str(data.get("source", "")))}<br>{esc(size_text)}</div>
  <div class="card"><b>Device</b>: {esc(str(extra.get("device", record.device or "—")))}<br>
    <b>Precision</b>: {esc(str(extra.get("precision", "—")))}<br><b>Parameters</b>: {params:,}</div>
@@ -132,7 +139,8 @@ for {len(history.epoch)} epoch(s). Status: {esc(record.status)}. Written {writte
 <h2>Figure 1 — the network</h2>
 <figure>{_img(figures["figure1"])}<figcaption>Layers as columns of neurons; counts and
 parameters computed from the model itself.</figcaption></figure>
-{_table(("Layer", "Number of Neurons", "Activation", "Parameters"), layer_rows)}
+{_table(layer_header, layer_rows)}
+{notes_html}
 
 <h2>Figure 2 — training</h2>
 <figure>{_img(figures["figure2"])}<figcaption>Training loss per batch (faint) and per epoch

@@ -27,7 +27,7 @@ from threefigures.checkpoint import (
     save_weights,
 )
 from threefigures.config import ModelConfig, RunConfig
-from threefigures.data import Dataset, load_dataset
+from threefigures.data import Dataset, is_sequence_data, load_data
 from threefigures.errors import CheckpointError, ConfigError, ThreeFiguresError
 from threefigures.models import create_model
 from threefigures.store import RunRecord, Store
@@ -38,9 +38,11 @@ from threefigures.training import (
     ResumeState,
     TrainingDiverged,
     TrainingInterrupted,
+    check_loss_fits,
     describe_device,
     evaluate,
     fit,
+    init_distributed,
     predict_proba,
     resolve_device,
     resolve_precision,
@@ -54,14 +56,26 @@ FIGURE3_SAMPLES = 24
 Log = Callable[[str], None]
 
 
-def model_config_for(data: Dataset, config: ModelConfig | None = None) -> ModelConfig:
-    """Fit a model config to a dataset: input shape, class count and pixel statistics."""
+def model_config_for(
+    data: Any, config: ModelConfig | None = None, *, loss: str = "ce"
+) -> ModelConfig:
+    """Fit a model config to a dataset: input shape, class count and pixel statistics
+    (images), or vocabulary and per-step output (sequences). BCE gets one sigmoid output."""
     config = config or ModelConfig()
+    outputs = 1 if loss == "bce" else data.num_classes
+    if is_sequence_data(data):
+        return dataclasses.replace(
+            config,
+            input_shape=(1, 1, int(data.train_x.shape[1])),
+            num_classes=outputs,
+            vocab_size=len(data.vocab),
+            sequence_output=data.task == "next",
+        )
     pixels = data.train_x.float().div_(255.0)
     return dataclasses.replace(
         config,
         input_shape=data.image_shape,
-        num_classes=data.num_classes,
+        num_classes=outputs,
         input_mean=round(float(pixels.mean()), 6),
         input_std=round(float(pixels.std()), 6),
     )
@@ -125,7 +139,8 @@ def read_run_config(folder: Path) -> tuple[RunConfig, list[str]]:
         config = RunConfig.from_dict(raw["run"])
     except ConfigError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
-    if len(classes) != config.model.num_classes:
+    binary_sigmoid = config.model.num_classes == 1 and len(classes) == 2  # BCE: one output
+    if len(classes) != config.model.num_classes and not binary_sigmoid:
         raise CheckpointError(
             f"{path}: {len(classes)} class names for a model with "
             f"{config.model.num_classes} outputs"
@@ -159,12 +174,29 @@ def load_run_model(
 
 
 def structure_of(model: nn.Module) -> list[Any]:
-    """Figure 1's layers for an MLP: input, each hidden layer, output."""
+    """Figure 1's parts: an MLP's layers (LayerSpec), or any other model's blocks
+    (BlockSpec, from the model's own ``describe()``)."""
     from threefigures.figures import LayerSpec
     from threefigures.models import MLP
 
-    if not isinstance(model, MLP):  # pragma: no cover - only MLPs exist so far
-        raise ThreeFiguresError(f"no structure drawing for {type(model).__name__}")
+    if not isinstance(model, MLP):
+        from threefigures.figures import BlockSpec
+
+        describe = getattr(model, "describe", None)
+        if describe is None:
+            raise ThreeFiguresError(f"no structure drawing for {type(model).__name__}")
+        # variable-length sequences: draw the longest length the data holds
+        longest = int(getattr(model, "config", ModelConfig()).input_shape[-1])
+        return [
+            BlockSpec(
+                name=str(b["name"]),
+                kind=str(b["kind"]),
+                out_shape=tuple(longest if d is None else int(d) for d in b["out_shape"]),
+                params=int(b["params"]),
+                detail=str(b.get("detail", "")),
+            )
+            for b in describe()
+        ]
     linears = model.linear_layers()
     specs = [LayerSpec("Input", model.in_features, None, 0)]
     for i, layer in enumerate(linears[:-1], start=1):
@@ -178,6 +210,67 @@ def structure_of(model: nn.Module) -> list[Any]:
     return specs
 
 
+def structure_rows(structure: list[Any]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """The table under Figure 1, for layers or blocks."""
+    from threefigures.figures import LayerSpec
+
+    if structure and isinstance(structure[0], LayerSpec):
+        header = ("Layer", "Number of Neurons", "Activation", "Parameters")
+        return header, [
+            (s.name, f"{s.units:,}", s.activation or "—", f"{s.params:,}") for s in structure
+        ]
+    header = ("Block", "Output shape", "Detail", "Parameters")
+    return header, [
+        (b.name, "×".join(str(d) for d in b.out_shape), b.detail or b.kind, f"{b.params:,}")
+        for b in structure
+    ]
+
+
+def _draw_figure1(model: nn.Module, path: Path, subtitle: str) -> Path:
+    from threefigures.figures import LayerSpec, draw_structure
+
+    structure = structure_of(model)
+    if structure and isinstance(structure[0], LayerSpec):
+        return draw_structure(structure, path, subtitle=subtitle)
+    from threefigures.figures import draw_blocks
+
+    return draw_blocks(structure, path, subtitle=subtitle)
+
+
+def _draw_figure3(model: nn.Module, data: Any, test: EvalResult, path: Path) -> Path:
+    from threefigures.figures import draw_inference
+
+    if is_sequence_data(data) and data.task == "next":
+        from threefigures.figures import draw_generated
+        from threefigures.generate import sample_names
+
+        gen = torch.Generator().manual_seed(0)
+        names = sample_names(model, data.vocab, n=24, temperature=0.8, generator=gen)
+        return draw_generated(
+            names, path, title="Figure 3 — names the model wrote", temperature=0.8
+        )
+    idx = figure3_sample(len(test.labels), k=16 if is_sequence_data(data) else FIGURE3_SAMPLES)
+    if is_sequence_data(data):
+        from threefigures.figures import draw_sequence_inference
+
+        return draw_sequence_inference(
+            [data.texts_test[i] for i in idx],
+            test.probabilities[idx],
+            data.classes,
+            path,
+            labels=test.labels[idx],
+            title=f"Figure 3 — inference on {len(idx)} test names never used in training",
+        )
+    return draw_inference(
+        data.test_x[torch.from_numpy(idx)].numpy(),
+        test.probabilities[idx],
+        data.classes,
+        path,
+        labels=test.labels[idx],
+        title=f"Figure 3 — inference on {len(idx)} test images never used in training",
+    )
+
+
 def figure3_sample(n_test: int, k: int = FIGURE3_SAMPLES, seed: int = 0) -> np.ndarray:
     """A fixed random sample of test indices (never training data) for Figure 3."""
     rng = np.random.default_rng(seed)
@@ -188,7 +281,7 @@ def write_outputs(
     record: RunRecord,
     model: nn.Module,
     config: RunConfig,
-    data: Dataset,
+    data: Any,
     history: History,
     test: EvalResult,
     timings: dict[str, float],
@@ -197,12 +290,7 @@ def write_outputs(
 ) -> dict[str, Path]:
     """Draw the three figures and write ``report.html`` (its confusion matrix is an HTML
     heat table: the numbers themselves, and no second of matplotlib per run)."""
-    from threefigures.figures import (
-        TrainingHistory,
-        draw_inference,
-        draw_structure,
-        draw_training,
-    )
+    from threefigures.figures import TrainingHistory, draw_training
     from threefigures.report import write_report
 
     folder = record.run_dir
@@ -210,10 +298,8 @@ def write_outputs(
     started = time.perf_counter()
     params = sum(p.numel() for p in model.parameters())
     paths: dict[str, Path] = {}
-    paths["figure1"] = draw_structure(
-        structure_of(model),
-        folder / "figure1.png",
-        subtitle=f"run {record.id} · {config.model.name} · data {data.name}",
+    paths["figure1"] = _draw_figure1(
+        model, folder / "figure1.png", f"run {record.id} · {config.model.name} · data {data.name}"
     )
     paths["figure2"] = draw_training(
         TrainingHistory(
@@ -227,16 +313,7 @@ def write_outputs(
         folder / "figure2.png",
         title=f"Figure 2 — training on {data.name} ({len(history.epoch)} epochs)",
     )
-    idx = figure3_sample(len(test.labels))
-    images = data.test_x[torch.from_numpy(idx)].numpy()
-    paths["figure3"] = draw_inference(
-        images,
-        test.probabilities[idx],
-        data.classes,
-        folder / "figure3.png",
-        labels=test.labels[idx],
-        title=f"Figure 3 — inference on {len(idx)} test images never used in training",
-    )
+    paths["figure3"] = _draw_figure3(model, data, test, folder / "figure3.png")
     timings = {**timings, "figures_seconds": time.perf_counter() - started}
     paths["report"] = write_report(
         folder / "report.html",
@@ -250,7 +327,7 @@ def write_outputs(
         timings=timings,
         versions=versions(),
         params=params,
-        structure=structure_of(model),
+        structure=structure_rows(structure_of(model)),
         extra=extra or {},
     )
     if store is not None:
@@ -345,7 +422,7 @@ def _run_fit(
         "epoch_seconds": sum(result.history.epoch_seconds),
         "process_seconds_before_figures": time.perf_counter() - process_start,
     }
-    extra = {"device": result.device, "precision": result.precision, "sizes": result.sizes}
+    extra = run_extras(model, data, result)
     paths = write_outputs(
         record, model, config, data, result.history, result.test, timings, store, extra
     )
@@ -363,32 +440,74 @@ def _run_fit(
     return RunOutcome(store.get(record.id), result, result.test, paths)
 
 
+def run_extras(model: nn.Module, data: Any, result: FitResult) -> dict[str, Any]:
+    """What the report says beyond the figures: device, sizes, history notes, baselines."""
+    extra: dict[str, Any] = {
+        "device": result.device,
+        "precision": result.precision,
+        "sizes": result.sizes,
+        "world_size": result.world_size,
+        "ranks_agree": result.ranks_agree,
+        "stopped_early": result.stopped_early,
+    }
+    import sys
+
+    history_note = getattr(sys.modules.get(type(model).__module__), "HISTORY", None)
+    if history_note:
+        extra["notes"] = history_note
+    if is_sequence_data(data):
+        from threefigures.data.sequences import majority_baseline
+
+        extra["majority_baseline"] = majority_baseline(data)
+    return extra
+
+
 def train_run(
     config: RunConfig | None = None,
     *,
     store: Store | None = None,
     out_dir: str | Path | None = None,
-    data: Dataset | None = None,
+    data: Any = None,
     progress: bool = False,
     log: Log | None = None,
     process_start: float | None = None,
-) -> RunOutcome:
-    """Train a new run, storing its checkpoints, metrics, figures and report."""
+) -> RunOutcome | None:
+    """Train a new run, storing its checkpoints, metrics, figures and report.
+
+    Under torchrun every rank trains (DistributedDataParallel); only rank 0 touches the
+    store and writes files, and only rank 0 gets a :class:`RunOutcome` (others: None).
+    """
     process_start = process_start if process_start is not None else time.perf_counter()
     config = config or RunConfig()
     config.validate()
     log = log or (lambda _m: None)
-    store = store or Store()
-    data = data or load_dataset(config.data.name, data_dir=config.data.data_dir)
-    config = dataclasses.replace(config, model=model_config_for(data, config.model))
+    rank, world = init_distributed()
+    data = data or load_data(
+        config.data.name, data_dir=config.data.data_dir, binary=config.data.binary
+    )
+    config = dataclasses.replace(
+        config, model=model_config_for(data, config.model, loss=config.train.loss)
+    )
+    # Validate everything that can fail before a run row or folder exists.
+    check_loss_fits(config.train.loss, data.num_classes, getattr(data, "task", "classify"))
+    n = len(data.train_y)
+    n_local = (n - round(config.data.val_fraction * n)) // world
+    if config.train.batch_size > n_local:
+        raise ConfigError(
+            f"batch size {config.train.batch_size} is larger than the {n_local} training examples"
+        )
     torch.manual_seed(config.train.seed)
     model = create_model(config.model.name, config.model)
-    # Validate everything that can fail before a run row or folder exists.
-    if config.train.batch_size > len(data.train_y):
-        raise ConfigError(
-            f"batch size {config.train.batch_size} is larger than the "
-            f"{len(data.train_y)} training examples"
+    if rank != 0:  # a worker: train in step with rank 0, write nothing
+        fit(
+            model,
+            data,
+            config.train,
+            val_fraction=config.data.val_fraction,
+            split_seed=config.data.split_seed,
         )
+        return None
+    store = store or Store()
     run_id = store.new_run_id()
     folder = Path(out_dir) if out_dir is not None else store.root / run_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -437,7 +556,7 @@ def resume_run(
     if epochs is not None:
         config = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs))
         config.validate()
-    data = load_dataset(config.data.name, data_dir=config.data.data_dir)
+    data = load_data(config.data.name, data_dir=config.data.data_dir, binary=config.data.binary)
     if data.classes != classes:
         raise CheckpointError(f"run {record.id}: its dataset's classes changed since training")
     model = create_model(config.model.name, config.model)
@@ -509,7 +628,7 @@ def redraw(ref: str = "latest", *, store: Store | None = None) -> dict[str, Path
     """Redraw the figures and report of a stored run from its weights and metrics."""
     store = store or Store()
     model, record, config, classes = load_run_model(store, ref)
-    data = load_dataset(config.data.name, data_dir=config.data.data_dir)
+    data = load_data(config.data.name, data_dir=config.data.data_dir, binary=config.data.binary)
     test = evaluate(model, data.test_x, data.test_y, num_classes=len(classes))
     timings = dict(record.info.get("timings", {}))
     extra: dict[str, Any] = {
@@ -539,9 +658,12 @@ def evaluate_run(
     """Score a stored model on a dataset's ``test``, ``train`` or ``all`` images."""
     store = store or Store()
     model, record, config, classes = load_run_model(store, ref)
-    data = load_dataset(
-        data_name or config.data.name, data_dir=data_dir if data_name else config.data.data_dir
-    )
+    if data_name is None:
+        data = load_data(config.data.name, data_dir=config.data.data_dir, binary=config.data.binary)
+    else:
+        data = load_data(data_name, data_dir=data_dir)
+    if is_sequence_data(data):
+        raise ConfigError("evaluate scores image datasets; a sequence run's report has its scores")
     if data.num_classes != len(classes):
         raise ConfigError(
             f"run {record.id} predicts {len(classes)} classes "

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from threefigures.config import TrainConfig
-from threefigures.data import Dataset, validation_split
+from threefigures.data import validation_split
 from threefigures.errors import ConfigError, ThreeFiguresError
 
 
@@ -124,6 +124,9 @@ class FitResult:
     sizes: dict[str, int]
     epochs_done: int
     config: TrainConfig
+    stopped_early: bool = False
+    world_size: int = 1
+    ranks_agree: bool = True
 
 
 @dataclass
@@ -136,34 +139,49 @@ class ResumeState:
     scheduler_state: dict[str, Any] | None = None
 
 
-EpochCallback = Callable[[nn.Module, torch.optim.Optimizer, Any, History, int], None]
+EpochCallback = Callable[[nn.Module, torch.optim.Optimizer | None, Any, History, int], None]
 
 
 def make_optimizer(
     model: nn.Module, config: TrainConfig, device: torch.device
-) -> torch.optim.Optimizer:
+) -> torch.optim.Optimizer | None:
+    """The optimizer, or None for a model with its own learning rule (the perceptron)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        return None
     # fused kernels do the whole update in one op per step: the CPU per-step cost is the
     # bottleneck at batch sizes like 32-128, so this matters (see benchmarks/).
     fused = device.type in ("cpu", "cuda")
-    params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=fused)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(
+            params, lr=config.lr, weight_decay=config.weight_decay, fused=fused
+        )
     return torch.optim.SGD(
         params,
         lr=config.lr,
         momentum=config.momentum,
+        nesterov=config.nesterov,
         weight_decay=config.weight_decay,
         fused=fused,
     )
 
 
 def make_scheduler(
-    optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int
+    optimizer: torch.optim.Optimizer | None, config: TrainConfig, steps_per_epoch: int
 ) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """A schedule stepped once per batch (``step`` decays every ``step_size`` epochs)."""
+    if optimizer is None or config.schedule == "constant":
+        return None
+    total = max(1, config.epochs * steps_per_epoch)
     if config.schedule == "cosine":
-        total = max(1, config.epochs * steps_per_epoch)
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
-    return None
+    if config.schedule == "one-cycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total)
+    per = steps_per_epoch * config.step_size
+    gamma = config.gamma
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: gamma ** (step // per))
 
 
 def to_float_images(x: torch.Tensor) -> torch.Tensor:
@@ -171,19 +189,69 @@ def to_float_images(x: torch.Tensor) -> torch.Tensor:
     return x.unsqueeze(1).float().div_(255.0)  # (N, 1, H, W)
 
 
+def to_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """Softmax over classes; a single sigmoid output (BCE) becomes [P(not), P(yes)]."""
+    logits = logits.float()
+    if logits.shape[-1] == 1:
+        p = torch.sigmoid(logits)
+        return torch.cat([1 - p, p], dim=-1)
+    return torch.softmax(logits, dim=-1)
+
+
+def compute_loss(logits: torch.Tensor, targets: torch.Tensor, loss: str = "ce") -> torch.Tensor:
+    """The training loss. Per-step logits (B, T, V) are next-token predictions (cross-entropy
+    with -100 marking padding); ``mse`` compares softmax outputs with one-hot targets;
+    ``bce`` needs a single sigmoid output per example."""
+    if logits.ndim == 3:
+        vocab = logits.shape[-1]
+        return F.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1), ignore_index=-100)
+    if loss == "ce":
+        return F.cross_entropy(logits, targets)
+    if loss == "mse":
+        probs = torch.softmax(logits.float(), dim=1)
+        return F.mse_loss(probs, F.one_hot(targets, logits.shape[1]).float())
+    if loss == "bce":
+        return F.binary_cross_entropy_with_logits(logits[:, 0].float(), targets.float())
+    raise ConfigError(f"unknown loss {loss!r}")
+
+
+def check_loss_fits(loss: str, num_classes: int, task: str = "classify") -> None:
+    """A loss that does not fit the task is a clear error before anything runs."""
+    if task == "next" and loss != "ce":
+        raise ConfigError(f"--loss {loss} does not fit next-character prediction: use ce")
+    if loss == "bce" and num_classes != 2:
+        raise ConfigError(
+            f"--loss bce needs a binary task, but the data has {num_classes} classes "
+            "(use --binary K to ask 'is it class K?', or --loss ce)"
+        )
+
+
+def _call(model: nn.Module, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    return model(x) if lengths is None else model(x, lengths)
+
+
+def _as_input(x: torch.Tensor) -> torch.Tensor:
+    """uint8 images → float pixels; token ids stay as they are."""
+    return to_float_images(x) if x.dtype == torch.uint8 else x
+
+
 @torch.no_grad()
 def predict_proba(
-    model: nn.Module, images: torch.Tensor, *, batch_size: int = 1024
+    model: nn.Module,
+    images: torch.Tensor,
+    *,
+    lengths: torch.Tensor | None = None,
+    batch_size: int = 1024,
 ) -> torch.Tensor:
-    """Class probabilities for (N, 1, H, W) float images in [0, 1] (or uint8 (N, H, W))."""
+    """Class probabilities for (N, 1, H, W) float images in [0, 1] (or uint8 (N, H, W)),
+    or for token ids (N, T) with their lengths."""
     model.eval()
     device = next(model.parameters()).device
-    if images.dtype == torch.uint8:
-        images = to_float_images(images)
     outs = []
     for start in range(0, images.shape[0], batch_size):
-        batch = images[start : start + batch_size].to(device)
-        outs.append(torch.softmax(model(batch).float(), dim=1).cpu())
+        batch = _as_input(images[start : start + batch_size].to(device))
+        lens = lengths[start : start + batch_size] if lengths is not None else None
+        outs.append(to_probabilities(_call(model, batch, lens)).cpu())
     return torch.cat(outs) if outs else torch.zeros(0, 0)
 
 
@@ -193,29 +261,43 @@ def evaluate(
     images: torch.Tensor,
     labels: torch.Tensor,
     *,
+    lengths: torch.Tensor | None = None,
     num_classes: int | None = None,
     batch_size: int = 1024,
+    loss: str = "ce",
 ) -> EvalResult:
-    """Accuracy, mean cross-entropy, predictions and confusion matrix on uint8 images."""
+    """Accuracy, mean loss, predictions and confusion matrix.
+
+    Inputs are uint8 images, or token ids with ``lengths``. For next-token targets
+    (N, T) every real position counts as one prediction (padding, -100, is skipped).
+    """
     model.eval()
     device = next(model.parameters()).device
     logits_parts = []
     for start in range(0, images.shape[0], batch_size):
-        batch = to_float_images(images[start : start + batch_size].to(device))
-        logits_parts.append(model(batch).float().cpu())
-    logits = torch.cat(logits_parts)  # (N, C)
+        batch = _as_input(images[start : start + batch_size].to(device))
+        lens = lengths[start : start + batch_size] if lengths is not None else None
+        out = _call(model, batch, lens).float().cpu()
+        if out.ndim == 3:  # pad every batch to the full length before concatenating
+            out = F.pad(out, (0, 0, 0, labels.shape[1] - out.shape[1]))
+        logits_parts.append(out)
+    logits = torch.cat(logits_parts)  # (N, C) or (N, T, V)
     labels = labels.cpu()
-    classes = num_classes or logits.shape[1]
-    if logits.shape[1] != classes:
-        raise ConfigError(f"the model has {logits.shape[1]} outputs but the data {classes} classes")
-    loss = float(F.cross_entropy(logits, labels)) if len(labels) else math.nan
-    preds = logits.argmax(dim=1)
+    mean_loss = float(compute_loss(logits, labels, loss)) if len(labels) else math.nan
+    if logits.ndim == 3:  # next-token: one prediction per real position
+        mask = labels != -100
+        logits, labels = logits[mask], labels[mask]  # (M, V), (M,)
+    probs = to_probabilities(logits)
+    classes = num_classes or probs.shape[1]
+    if probs.shape[1] != classes:
+        raise ConfigError(f"the model has {probs.shape[1]} outputs but the data {classes} classes")
+    preds = probs.argmax(dim=1)
     confusion = torch.bincount(labels * classes + preds, minlength=classes * classes)
     return EvalResult(
         accuracy=float((preds == labels).float().mean()) if len(labels) else math.nan,
-        loss=loss,
+        loss=mean_loss,
         predictions=preds.numpy(),
-        probabilities=torch.softmax(logits, dim=1).numpy(),
+        probabilities=probs.numpy(),
         labels=labels.numpy(),
         confusion=confusion.reshape(classes, classes).numpy(),
     )
@@ -229,9 +311,49 @@ def _progress(total: int, desc: str, enabled: bool) -> Any:
     return tqdm(total=total, desc=desc, leave=False, unit="batch", mininterval=0.2)
 
 
+def distributed_info() -> tuple[int, int]:
+    """(rank, world size): (0, 1) unless running under torchrun with an initialised group."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed() -> tuple[int, int]:
+    """Under ``torchrun`` (WORLD_SIZE > 1): join the process group — nccl on GPUs, gloo on
+    CPUs — and share the CPU cores among the local processes. Elsewhere a no-op."""
+    import os
+
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1 or dist.is_initialized():
+        return distributed_info()
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    dist.init_process_group(backend=backend)
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    if backend == "gloo":
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
+    else:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    return distributed_info()
+
+
+def _weights_agree_across_ranks(model: nn.Module) -> bool:
+    """All ranks hold bit-identical weights (DDP keeps them in step): compare checksums."""
+    import torch.distributed as dist
+
+    flat = torch.cat([p.detach().double().flatten() for p in model.parameters()]).cpu()
+    stats = torch.stack([flat.sum(), (flat * flat).sum(), flat.abs().max()])
+    gathered = [torch.zeros_like(stats) for _ in range(dist.get_world_size())]
+    dist.all_gather(gathered, stats)
+    return all(torch.equal(g, gathered[0]) for g in gathered)
+
+
 def fit(
     model: nn.Module,
-    data: Dataset,
+    data: Any,
     config: TrainConfig | None = None,
     *,
     val_fraction: float = 0.1,
@@ -244,9 +366,12 @@ def fit(
 ) -> FitResult:
     """Train ``model`` on ``data`` (validation carved from its training part), then test.
 
-    Deterministic on the CPU for a given ``config.seed``: the initial weights come from
-    the caller (seed before ``create_model``), each epoch's shuffle and dropout from
-    ``seed`` and the epoch number, so a resumed run continues exactly where it left off.
+    ``data`` is an image :class:`~threefigures.data.Dataset` or a sequence dataset (token
+    ids with lengths). Deterministic on the CPU for a given ``config.seed``: the initial
+    weights come from the caller (seed before ``create_model``), each epoch's shuffle,
+    augmentation and dropout from ``seed`` and the epoch number, so a resumed run
+    continues exactly where it left off. Under torchrun each rank trains on its shard of
+    every epoch's permutation with DistributedDataParallel.
     """
     config = config or TrainConfig()
     config.validate()
@@ -255,35 +380,69 @@ def fit(
     if precision == "bf16" and device.type == "mps":
         raise ConfigError("--precision bf16 is supported on cpu and cuda, not mps")
     started = time.perf_counter()
+    sequences = hasattr(data, "train_len")
+    task = getattr(data, "task", "classify")
+    check_loss_fits(config.loss, data.num_classes, task)
+    if sequences and config.augment:
+        raise ConfigError("--augment applies to images, not to sequences")
+    rank, world = distributed_info()
 
-    train_idx, val_idx = validation_split(data.train_y, val_fraction, split_seed)
+    split_labels = data.train_y if data.train_y.ndim == 1 else torch.zeros(len(data.train_y))
+    train_idx, val_idx = validation_split(split_labels.long(), val_fraction, split_seed)
     n_train = int(train_idx.numel())
-    if config.batch_size > n_train:
+    n_local = n_train // world  # every rank takes the same number of steps
+    if config.batch_size > n_local:
         raise ConfigError(
-            f"batch size {config.batch_size} is larger than the {n_train} training examples"
+            f"batch size {config.batch_size} is larger than the {n_local} training examples"
         )
-    # One transfer to the device; images stay uint8 until a batch is taken.
-    x_train = to_float_images(data.train_x[train_idx].to(device))  # (N, 1, H, W)
+    # One transfer to the device; batches are slices of it.
+    x_train = _as_input(data.train_x[train_idx].to(device))  # (N, 1, H, W) or (N, T)
     y_train = data.train_y[train_idx].to(device)
+    len_train = data.train_len[train_idx] if sequences else None  # CPU: pack wants it there
     x_val, y_val = data.train_x[val_idx], data.train_y[val_idx]
+    len_val = data.train_len[val_idx] if sequences else None
 
     model.to(device)
+    learner = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        learner = DistributedDataParallel(model)
     optimizer = make_optimizer(model, config, device)
-    steps_per_epoch = math.ceil(n_train / config.batch_size)
+    rule = getattr(model, "learning_rule", None)
+    if optimizer is None and rule != "perceptron":
+        raise ConfigError("this model has no trainable parameters")
+    steps_per_epoch = math.ceil(n_local / config.batch_size)
     scheduler = make_scheduler(optimizer, config, steps_per_epoch)
     history = History()
     first_epoch = 1
     if resume is not None:
         history = resume.history
         first_epoch = resume.epochs_done + 1
-        if resume.optimizer_state is not None:
+        if optimizer is not None and resume.optimizer_state is not None:
             optimizer.load_state_dict(resume.optimizer_state)
         if scheduler is not None and resume.scheduler_state is not None:
             scheduler.load_state_dict(resume.scheduler_state)
+    augment = None
+    if config.augment:
+        from threefigures.data.augment import AugmentConfig, augment_batch
+
+        aug_cfg = AugmentConfig(
+            ops=tuple(config.augment),
+            rotate_deg=config.rotate_deg,
+            brightness=config.brightness,
+            shift=config.shift,
+        )
+
+        def augment(x: torch.Tensor) -> torch.Tensor:
+            return augment_batch(x, aug_cfg)
 
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     check_every_step = device.type == "cpu"  # .item() is free on the CPU, a sync on a GPU
-    say = log or (lambda _msg: None)
+    say = log if (log is not None and rank == 0) else (lambda _msg: None)
+    params = [p for p in model.parameters() if p.requires_grad]
+    best_val, stale = math.inf, 0
+    stopped_early = False
     epochs_done = first_epoch - 1
     try:
         for epoch in range(first_epoch, config.epochs + 1):
@@ -291,26 +450,46 @@ def fit(
             # Seeded per epoch: resuming at epoch k replays exactly what epoch k would do.
             torch.manual_seed(config.seed * 100_003 + epoch)
             gen = torch.Generator(device="cpu").manual_seed(config.seed * 1_000_003 + epoch)
-            perm = torch.randperm(n_train, generator=gen).to(device)
-            x_epoch, y_epoch = x_train[perm], y_train[perm]  # one gather per epoch
+            perm = torch.randperm(n_train, generator=gen)
+            perm = perm[rank::world][:n_local]  # this rank's shard of the epoch
+            perm_dev = perm.to(device)
+            x_epoch, y_epoch = x_train[perm_dev], y_train[perm_dev]  # one gather per epoch
+            len_epoch = len_train[perm] if len_train is not None else None
             losses = torch.empty(steps_per_epoch, device=device)
-            bar = _progress(steps_per_epoch, f"epoch {epoch}/{config.epochs}", progress)
-            model.train()
+            bar = _progress(
+                steps_per_epoch, f"epoch {epoch}/{config.epochs}", progress and rank == 0
+            )
+            learner.train()
             for step in range(steps_per_epoch):
-                lo = step * config.batch_size
-                xb = x_epoch[lo : lo + config.batch_size]  # (B, 1, H, W), a view
-                yb = y_epoch[lo : lo + config.batch_size]
-                with autocast:
-                    loss = F.cross_entropy(model(xb), yb)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if check_every_step:
-                    value = loss.item()
-                    if not math.isfinite(value):
-                        raise TrainingDiverged(epoch, step + 1, value)
-                optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
+                lo, hi = step * config.batch_size, (step + 1) * config.batch_size
+                xb, yb = x_epoch[lo:hi], y_epoch[lo:hi]  # views
+                lb = None
+                if len_epoch is not None:
+                    lb = len_epoch[lo:hi]
+                    longest = int(lb.max())
+                    xb = xb[:, :longest]  # (B, T_batch): no work on padding past the longest
+                    if yb.ndim == 2:
+                        yb = yb[:, :longest]
+                if augment is not None:
+                    xb = augment(xb)
+                if rule == "perceptron":
+                    lr_now = config.lr
+                    loss = torch.tensor(model.perceptron_update(xb, yb, lr_now))  # type: ignore[operator]
+                else:
+                    assert optimizer is not None
+                    with autocast:
+                        loss = compute_loss(_call(learner, xb, lb), yb, config.loss)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if check_every_step:
+                        value = loss.item()
+                        if not math.isfinite(value):
+                            raise TrainingDiverged(epoch, step + 1, value)
+                    if config.grad_clip > 0:
+                        torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+                    optimizer.step()
+                    if scheduler is not None:
+                        scheduler.step()
                 losses[step] = loss.detach()
                 if bar is not None:
                     bar.update()
@@ -321,7 +500,14 @@ def fit(
                 bad = int((~torch.isfinite(batch_losses)).nonzero()[0])
                 raise TrainingDiverged(epoch, bad + 1, float(batch_losses[bad]))
             val = (
-                evaluate(model, x_val, y_val, num_classes=data.num_classes)
+                evaluate(
+                    model,
+                    x_val,
+                    y_val,
+                    lengths=len_val,
+                    num_classes=data.num_classes,
+                    loss=config.loss,
+                )
                 if len(val_idx)
                 else None
             )
@@ -337,15 +523,32 @@ def fit(
             history.epoch_seconds.append(seconds)
             val_text = f"{100 * val.accuracy:6.2f}%" if val else "    n/a"
             say(f"{epoch:>5}  {history.epoch_loss[-1]:>10.4f}  {val_text:>9}  {seconds:>7.2f}")
-            if on_epoch_end is not None:
+            if on_epoch_end is not None and rank == 0:
                 on_epoch_end(model, optimizer, scheduler, history, epoch)
             epochs_done = epoch  # only once its checkpoint is safely written
+            if config.early_stopping and val is not None:
+                if val.loss < best_val - 1e-6:
+                    best_val, stale = val.loss, 0
+                else:
+                    stale += 1
+                    if stale >= config.early_stopping:
+                        say(f"early stopping: no better validation loss for {stale} epoch(s)")
+                        stopped_early = True
+                        break
     except KeyboardInterrupt:
         raise TrainingInterrupted(epochs_done) from None
 
     train_seconds = time.perf_counter() - started
+    agree = _weights_agree_across_ranks(model) if world > 1 else True
     test = (
-        evaluate(model, data.test_x, data.test_y, num_classes=data.num_classes)
+        evaluate(
+            model,
+            data.test_x,
+            data.test_y,
+            lengths=data.test_len if sequences else None,
+            num_classes=data.num_classes,
+            loss=config.loss,
+        )
         if evaluate_test
         else None
     )
@@ -358,6 +561,9 @@ def fit(
         sizes={"train": n_train, "validation": int(val_idx.numel()), "test": len(data.test_y)},
         epochs_done=epochs_done,
         config=config,
+        stopped_early=stopped_early,
+        world_size=world,
+        ranks_agree=agree,
     )
 
 

@@ -366,7 +366,7 @@ LOADERS: dict[str, Callable[[str | None], Dataset]] = {
 
 
 def list_datasets() -> list[str]:
-    return [*LOADERS, "folder:PATH"]
+    return [*LOADERS, "folder:PATH", "names-gender", "names-next"]
 
 
 # --- cache ---------------------------------------------------------------------------------
@@ -435,6 +435,8 @@ def load_dataset(
         raise DataError(f"unknown dataset ''; choose one of {', '.join(list_datasets())}")
     if name not in LOADERS and not name.startswith("folder:") and Path(name).is_dir():
         name = f"folder:{name}"
+    if name in ("names-gender", "names-next"):
+        raise DataError(f"{name} is a sequence dataset: use threefigures.data.load_data")
     if name not in LOADERS and not name.startswith("folder:"):
         raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(list_datasets())}")
     path = _cache_path(name, data_dir)
@@ -454,6 +456,22 @@ def load_dataset(
     if cache:
         _save_cache(path, ds)
     return ds
+
+
+def make_binary(ds: Dataset, positive: int) -> Dataset:
+    """Turn any image dataset into "is it class K?": label 1 for class K, 0 for the rest."""
+    if not 0 <= positive < ds.num_classes:
+        raise DataError(f"--binary {positive}: {ds.name} has classes 0..{ds.num_classes - 1}")
+    name = ds.classes[positive]
+    return Dataset(
+        name=f"{ds.name} (is it {name}?)",
+        train_x=ds.train_x,
+        train_y=(ds.train_y == positive).long(),
+        test_x=ds.test_x,
+        test_y=(ds.test_y == positive).long(),
+        classes=[f"not {name}", name],
+        source=f"{ds.source}; binary: class {positive} ({name}) against the rest",
+    )
 
 
 def validation_split(

@@ -6,16 +6,24 @@ Every function takes an output path, writes the image atomically and returns the
 
 from __future__ import annotations
 
+from .blocks import BlockSpec, draw_blocks
 from .confusion import draw_confusion
+from .devices import draw_device_bench
 from .inference import draw_inference
+from .sequences import draw_generated, draw_sequence_inference
 from .structure import LayerSpec, draw_structure
 from .training import TrainingHistory, draw_training
 
 __all__ = [
+    "BlockSpec",
     "LayerSpec",
     "TrainingHistory",
+    "draw_blocks",
     "draw_confusion",
+    "draw_device_bench",
+    "draw_generated",
     "draw_inference",
+    "draw_sequence_inference",
     "draw_structure",
     "draw_training",
 ]

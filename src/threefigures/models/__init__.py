@@ -1,7 +1,21 @@
 """Models by name: ``create_model(name, config)``; importing registers them all."""
 
+from threefigures.models import cnn as _cnn  # noqa: F401  (registers "cnn")
 from threefigures.models import mlp as _mlp  # noqa: F401  (registers "mlp")
+from threefigures.models import perceptron as _perceptron  # noqa: F401  (registers "perceptron")
+from threefigures.models import rnn as _rnn  # noqa: F401  (registers "rnn")
+from threefigures.models.cnn import CNN
 from threefigures.models.mlp import MLP
+from threefigures.models.perceptron import Perceptron
 from threefigures.models.registry import create_model, list_models, register_model
+from threefigures.models.rnn import RNN
 
-__all__ = ["MLP", "create_model", "list_models", "register_model"]
+__all__ = [
+    "CNN",
+    "MLP",
+    "RNN",
+    "Perceptron",
+    "create_model",
+    "list_models",
+    "register_model",
+]

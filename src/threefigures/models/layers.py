@@ -7,6 +7,7 @@ from torch import nn
 
 ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
     "sigmoid": nn.Sigmoid,
     "tanh": nn.Tanh,
     "gelu": nn.GELU,

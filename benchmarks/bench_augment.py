@@ -1,0 +1,149 @@
+"""What on-the-fly augmentation costs: a Figure 1 MLP epoch on Fashion-MNIST with and without.
+
+One process, the data in memory as ``training.py`` holds it (float (N, 1, 28, 28) on the
+CPU, one permutation per epoch, contiguous sliced batches of 128, fused Adam 1e-3). Each
+repetition runs, interleaved so a slow spell hits every variant:
+
+  plain      the training step alone
+  fr+b       augment_batch(flip, rotate, brightness) on every batch, then the step
+  all        augment_batch(flip, rotate, brightness, shift) on every batch, then the step
+
+and, separately, augment_batch alone over the same batches (no model) for each op set,
+and for all four ops once more with torch's own F.affine_grid in place of the
+broadcast grid that augment.py builds (the two grids are equal; the time is not).
+Prints the median seconds per epoch and the overhead against plain; the issue's target is
+an overhead of at most 50%. Nothing is asserted.
+
+    python benchmarks/bench_augment.py [--reps 3] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+
+BATCH, LR = 128, 1e-3
+VARIANTS: dict[str, tuple[str, ...]] = {
+    "plain": (),
+    "fr+b": ("flip", "rotate", "brightness"),
+    "all": ("flip", "rotate", "brightness", "shift"),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+
+    import torch
+    import torch.nn.functional as F
+
+    from threefigures.data import augment, load_dataset
+    from threefigures.data.augment import AugmentConfig, augment_batch
+    from threefigures.models import create_model
+    from threefigures.runner import model_config_for
+    from threefigures.training import to_float_images
+
+    torch.set_num_threads(args.threads)
+    data = load_dataset("fashion-mnist")
+    model_cfg = model_config_for(data)
+    x_train = to_float_images(data.train_x)  # (N, 1, 28, 28) float in [0, 1]
+    y_train = data.train_y
+    n = x_train.shape[0]
+    steps = (n + BATCH - 1) // BATCH
+
+    def epoch(ops: tuple[str, ...], seed: int, train: bool = True) -> float:
+        torch.manual_seed(seed)
+        model = create_model("mlp", model_cfg)
+        # fused Adam, as training.make_optimizer builds it on the CPU
+        opt = torch.optim.Adam(model.parameters(), lr=LR, fused=True)
+        cfg = AugmentConfig(ops=ops)
+        gen = torch.Generator().manual_seed(seed)
+        perm = torch.randperm(n, generator=gen)
+        x_epoch, y_epoch = x_train[perm], y_train[perm]
+        model.train()
+        start = time.perf_counter()
+        for step in range(steps):
+            lo = step * BATCH
+            xb = x_epoch[lo : lo + BATCH]
+            yb = y_epoch[lo : lo + BATCH]
+            if ops:
+                xb = augment_batch(xb, cfg, gen)
+            if not train:
+                continue
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            loss.item()  # as training.py does on the CPU (its divergence check)
+            opt.step()
+        return time.perf_counter() - start
+
+    print(f"Figure 1 MLP on fashion-mnist: {n} images, {steps} steps of batch {BATCH}, Adam {LR}")
+    print(
+        f"machine: {os.cpu_count()} cores; torch {torch.__version__} on cpu, "
+        f"{torch.get_num_threads()} thread(s); python {sys.version.split()[0]}; reps {args.reps}"
+    )
+    epoch((), 99)  # warm-up: first-call allocations and kernels
+    epoch(VARIANTS["all"], 99, train=False)
+
+    train_s: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    aug_only_s: dict[str, list[float]] = {v: [] for v in VARIANTS if VARIANTS[v]}
+    torch_grid_s: list[float] = []
+    ours_grid = augment.affine_grid
+
+    def torch_grid(theta: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+        return F.affine_grid(theta, list(size), align_corners=False)
+
+    for rep in range(args.reps):
+        for name, ops in VARIANTS.items():
+            train_s[name].append(epoch(ops, seed=rep))
+        for name in aug_only_s:
+            aug_only_s[name].append(epoch(VARIANTS[name], seed=rep, train=False))
+        augment.affine_grid = torch_grid  # warp() looks it up at call time
+        try:
+            torch_grid_s.append(epoch(VARIANTS["all"], seed=rep, train=False))
+        finally:
+            augment.affine_grid = ours_grid
+
+    def med(values: list[float]) -> float:
+        return statistics.median(values)
+
+    def spread(values: list[float]) -> float:
+        return (max(values) - min(values)) / 2 if len(values) > 1 else 0.0
+
+    base = med(train_s["plain"])
+    print(f"\nmedian ± half-range over {args.reps} interleaved repetitions, seconds per epoch")
+    print(f"{'variant':<8} {'ops':<32} {'epoch s':>15} {'overhead':>9} {'augment alone s':>17}")
+    for name, ops in VARIANTS.items():
+        vals = train_s[name]
+        over = 100 * (med(vals) - base) / base
+        alone = (
+            f"{med(aug_only_s[name]):7.3f} ±{spread(aug_only_s[name]):5.3f}"
+            if name in aug_only_s
+            else ""
+        )
+        print(
+            f"{name:<8} {','.join(ops) or '-':<32} {med(vals):7.3f} ±{spread(vals):5.3f} "
+            f"{over:>8.1f}% {alone:>17}"
+        )
+    worst = 100 * (med(train_s["all"]) - base) / base
+    verdict = "within" if worst <= 50 else "OVER"
+    print(f"\nall four ops: {worst:.1f}% overhead per epoch — {verdict} the ≤ 50% target")
+    per_batch_us = 1e6 * med(aug_only_s["all"]) / steps
+    print(f"augment_batch (all four ops): {per_batch_us:.0f} µs per batch of {BATCH}")
+    torch_us = 1e6 * med(torch_grid_s) / steps
+    print(
+        f"the same with F.affine_grid: {torch_us:.0f} µs per batch, "
+        f"{100 * (med(torch_grid_s) - med(aug_only_s['all'])) / base:+.1f}% of a plain epoch more"
+    )
+
+
+if __name__ == "__main__":
+    main()

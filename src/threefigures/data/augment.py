@@ -1,0 +1,240 @@
+"""Batched data augmentation on the device: flip, rotate, brightness and shift.
+
+:func:`augment_batch` takes a float batch ``(B, C, H, W)`` in [0, 1] — the slices that
+:func:`threefigures.training.fit` feeds the model — and returns an augmented copy. Every
+random parameter is drawn *per sample* as a ``(B,)`` tensor, and everything is done with
+whole-batch tensor ops: no Python loop over samples, no trip to the CPU.
+
+Why not ``torchvision.transforms.v2``: given a batched tensor, its random transforms
+(``RandomRotation``, ``RandomAffine``, ``ColorJitter``, ``RandomHorizontalFlip``) draw ONE
+parameter set and apply it to the whole batch, so every image in a batch is rotated by
+the same angle, shifted by the same amount and flipped or not together. Per-sample
+parameters would need a per-sample Python loop (or a DataLoader with per-sample
+transforms), which is exactly the per-step overhead ``training.py`` avoids.
+
+Rotation and shift are combined into one affine matrix per sample and applied with a
+single sampling grid + ``grid_sample`` (bilinear, zero padding: the background is ink-free
+black-is-zero, so what moves in from outside the image is empty). The resample is skipped
+entirely when neither op is on, so a flip is an exact mirror.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from threefigures.config import AUGMENTATIONS, TrainConfig
+
+__all__ = [
+    "AUGMENTATIONS",
+    "AugmentConfig",
+    "affine_grid",
+    "affine_theta",
+    "augment_batch",
+    "parse_augment",
+    "warp",
+]
+
+# Columns of the one uniform draw per call: the same seed gives the same parameter for an
+# op whichever other ops are on, and a call always consumes the same amount of randomness.
+_FLIP, _ANGLE, _BRIGHT, _SHIFT_X, _SHIFT_Y = range(5)
+_N_DRAWS = 5
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Which augmentations to apply and how strong they are.
+
+    Strengths are ranges, drawn uniformly and independently for every sample:
+    ``rotate_deg`` the angle in ±degrees (positive is counter-clockwise as displayed),
+    ``brightness`` the factor 1 ± b (the result is clamped to [0, 1]), ``shift`` the
+    translation in ± fractions of the image size along each axis, and ``flip_p`` the
+    probability of a horizontal mirror.
+    """
+
+    ops: tuple[str, ...]  # subset of ("flip", "rotate", "brightness", "shift")
+    rotate_deg: float = 15.0  # angle ~ U(-deg, +deg) per sample
+    brightness: float = 0.2  # factor ~ U(1-b, 1+b) per sample, result clamped to [0, 1]
+    shift: float = 0.1  # translation ~ U(-s, +s) × image size per sample, per axis
+    flip_p: float = 0.5  # horizontal flip probability per sample
+
+    def __post_init__(self) -> None:
+        unknown = [op for op in self.ops if op not in AUGMENTATIONS]
+        if unknown:
+            raise ValueError(
+                f"unknown augmentation {unknown[0]!r}; choose from {', '.join(AUGMENTATIONS)}"
+            )
+        checks = (
+            ("rotate_deg", self.rotate_deg, 0.0, 180.0),
+            ("brightness", self.brightness, 0.0, 1.0),
+            ("shift", self.shift, 0.0, 0.5),
+            ("flip_p", self.flip_p, 0.0, 1.0),
+        )
+        for name, value, lo, hi in checks:
+            if not (math.isfinite(value) and lo <= value <= hi):
+                raise ValueError(f"{name} must be in [{lo:g}, {hi:g}], got {value}")
+
+    @classmethod
+    def from_train_config(cls, config: TrainConfig) -> AugmentConfig:
+        """The augmentation a :class:`~threefigures.config.TrainConfig` asks for."""
+        return cls(
+            ops=tuple(config.augment),
+            rotate_deg=config.rotate_deg,
+            brightness=config.brightness,
+            shift=config.shift,
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.ops)
+
+    def describe(self) -> str:
+        """A short human label, e.g. ``"flip p=0.5 · rotate ±15° · shift ±10%"``."""
+        parts = []
+        for op in AUGMENTATIONS:  # canonical order, the order they are applied in
+            if op not in self.ops:
+                continue
+            if op == "flip":
+                parts.append(f"flip p={self.flip_p:g}")
+            elif op == "rotate":
+                parts.append(f"rotate ±{self.rotate_deg:g}°")
+            elif op == "brightness":
+                parts.append(f"brightness ×{1 - self.brightness:g}–{1 + self.brightness:g}")
+            else:
+                parts.append(f"shift ±{100 * self.shift:g}%")
+        return " · ".join(parts) if parts else "no augmentation"
+
+
+def parse_augment(text: str) -> tuple[str, ...]:
+    """Parse a CLI list such as ``"flip,rotate"`` into ``("flip", "rotate")``.
+
+    Whitespace and case are ignored, empty text gives ``()``, repeats are dropped.
+
+    Raises:
+        ValueError: for a name that is not one of the augmentations (the message lists them).
+    """
+    ops: list[str] = []
+    for piece in text.split(","):
+        name = piece.strip().lower()
+        if not name:
+            continue
+        if name not in AUGMENTATIONS:
+            raise ValueError(
+                f"unknown augmentation {piece.strip()!r}; choose from {', '.join(AUGMENTATIONS)}"
+            )
+        if name not in ops:
+            ops.append(name)
+    return tuple(ops)
+
+
+def affine_theta(
+    angle_deg: torch.Tensor, shift: torch.Tensor, height: int, width: int
+) -> torch.Tensor:
+    """Per-sample ``(B, 2, 3)`` matrices for :func:`torch.nn.functional.affine_grid`.
+
+    Args:
+        angle_deg: ``(B,)`` rotation angles in degrees, positive is counter-clockwise as the
+            image is displayed (row 0 at the top), about the image centre.
+        shift: ``(B, 2)`` translations ``(dx, dy)`` in fractions of the image width and
+            height; positive moves the content right and down.
+        height, width: The image size; the rotation is done in pixel units, so it is a
+            true rotation also for non-square images.
+
+    ``affine_grid`` maps each *output* location to the *input* location it samples, so the
+    matrix is the inverse of "rotate, then translate": ``q = R⁻¹ (p - t)``, written in the
+    normalised [-1, 1] coordinates that ``affine_grid`` uses.
+    """
+    rad = torch.deg2rad(angle_deg)
+    cos, sin = torch.cos(rad), torch.sin(rad)
+    aspect = height / width  # pixel → normalised units: x scales by 2/W, y by 2/H
+    a, b = cos, -sin * aspect
+    c, d = sin / aspect, cos
+    tx, ty = 2.0 * shift[:, 0], 2.0 * shift[:, 1]  # the image spans 2 normalised units
+    row0 = torch.stack((a, b, -(a * tx + b * ty)), dim=-1)
+    row1 = torch.stack((c, d, -(c * tx + d * ty)), dim=-1)
+    return torch.stack((row0, row1), dim=1)
+
+
+def affine_grid(theta: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """``F.affine_grid(theta, size, align_corners=False)`` for 4-D ``size``, computed with
+    broadcast multiply-adds.
+
+    The same sampling grid (B, H, W, 2) — the tests check it against ``F.affine_grid`` —
+    but about 8× faster on the CPU for MNIST-sized batches: there ``F.affine_grid`` does a
+    batched matrix product with an inner size of 3 (``(B, H·W, 3) @ (B, 3, 2)``), which
+    alone cost more than a training step of the Figure 1 MLP and pushed augmentation past
+    its overhead budget (see ``benchmarks/bench_augment.py``).
+    """
+    _n, _c, height, width = size
+    # pixel centres in normalised coordinates, as align_corners=False places them
+    xs = (torch.arange(width, device=theta.device, dtype=theta.dtype) * 2 + 1) / width - 1
+    ys = (torch.arange(height, device=theta.device, dtype=theta.dtype) * 2 + 1) / height - 1
+    t = theta[:, :, :, None, None]  # (B, 2, 3, 1, 1)
+    grid = t[:, :, 0] * xs + t[:, :, 1] * ys[:, None] + t[:, :, 2]  # (B, 2, H, W)
+    return grid.permute(0, 2, 3, 1)  # (B, H, W, 2): (x, y) per output pixel
+
+
+def warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """Resample ``x`` (B, C, H, W) with per-sample affine ``theta`` (B, 2, 3): bilinear, zeros
+    outside the image, ``align_corners=False`` (the conventions of ``F.affine_grid``)."""
+    theta = theta.to(device=x.device, dtype=x.dtype)
+    grid = affine_grid(theta, x.shape)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def augment_batch(
+    x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Return an augmented copy of the float batch ``x`` (B, C, H, W) in [0, 1].
+
+    Applied in this order, each with its own per-sample parameters: horizontal flip,
+    rotation and shift (one resample), brightness, then a clamp to [0, 1]. ``x`` is never
+    modified; the result has its shape, dtype and device.
+
+    Args:
+        x: The batch, on any device.
+        cfg: Which ops and how strong.
+        generator: A seeded CPU generator for reproducible draws (they are made on the CPU
+            and moved to ``x``'s device); ``None`` draws from the global RNG of ``x``'s device.
+    """
+    if x.ndim != 4:
+        raise ValueError(f"augment_batch needs a (B, C, H, W) batch, got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"augment_batch needs a float batch in [0, 1], got dtype {x.dtype}")
+    ops = set(cfg.ops)
+    n = x.shape[0]
+    if not ops or n == 0:
+        return x.clone()
+
+    # One (B, 5) uniform draw in float32 for every parameter of every sample.
+    if generator is None:
+        u = torch.rand(n, _N_DRAWS, device=x.device)
+    else:
+        u = torch.rand(n, _N_DRAWS, generator=generator, device=generator.device)
+        u = u.to(x.device, non_blocking=True)
+
+    out = x
+    if "flip" in ops:
+        mask = u[:, _FLIP] < cfg.flip_p  # (B,)
+        out = torch.where(mask[:, None, None, None], x.flip(-1), x)
+
+    rotate, shift = "rotate" in ops, "shift" in ops
+    if rotate or shift:
+        zero = torch.zeros_like(u[:, 0])
+        angle = (2.0 * u[:, _ANGLE] - 1.0) * cfg.rotate_deg if rotate else zero
+        offset = (
+            (2.0 * u[:, _SHIFT_X : _SHIFT_Y + 1] - 1.0) * cfg.shift
+            if shift
+            else torch.zeros_like(u[:, :2])
+        )
+        out = warp(out, affine_theta(angle, offset, x.shape[-2], x.shape[-1]))
+
+    if "brightness" in ops:
+        factor = 1.0 + (2.0 * u[:, _BRIGHT] - 1.0) * cfg.brightness  # (B,)
+        out = (out * factor.to(x.dtype)[:, None, None, None]).clamp_(0.0, 1.0)
+
+    return out if out is not x else x.clone()
