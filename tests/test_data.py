@@ -151,7 +151,15 @@ def test_cache_dir_follows_the_environment(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_list_datasets() -> None:
-    assert list_datasets() == ["digits", "fashion-mnist", "mnist", "sklearn-digits", "folder:PATH"]
+    assert list_datasets() == [
+        "digits",
+        "fashion-mnist",
+        "mnist",
+        "sklearn-digits",
+        "folder:PATH",
+        "names-gender",
+        "names-next",
+    ]
 
 
 @pytest.mark.parametrize("name", ["imagenet", "MNIST", "folder", "digits "])

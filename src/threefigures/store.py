@@ -115,7 +115,7 @@ class Store:
                 row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
                 if row is None:
                     conn.execute(
-                        "INSERT INTO meta(key, value) VALUES ('schema_version', ?)",
+                        "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
                         (str(SCHEMA_VERSION),),
                     )
                 elif int(row[0]) > SCHEMA_VERSION:

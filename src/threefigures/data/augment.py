@@ -148,15 +148,12 @@ def affine_theta(
     matrix is the inverse of "rotate, then translate": ``q = R⁻¹ (p - t)``, written in the
     normalised [-1, 1] coordinates that ``affine_grid`` uses.
     """
-    rad = torch.deg2rad(angle_deg)
+    rad = angle_deg * (math.pi / 180.0)
     cos, sin = torch.cos(rad), torch.sin(rad)
     aspect = height / width  # pixel → normalised units: x scales by 2/W, y by 2/H
-    a, b = cos, -sin * aspect
-    c, d = sin / aspect, cos
-    tx, ty = 2.0 * shift[:, 0], 2.0 * shift[:, 1]  # the image spans 2 normalised units
-    row0 = torch.stack((a, b, -(a * tx + b * ty)), dim=-1)
-    row1 = torch.stack((c, d, -(c * tx + d * ty)), dim=-1)
-    return torch.stack((row0, row1), dim=1)
+    inv_rot = torch.stack((cos, -aspect * sin, sin / aspect, cos), dim=-1).view(-1, 2, 2)
+    t = (2.0 * shift).to(inv_rot.dtype).unsqueeze(-1)  # (B, 2, 1): the image spans 2 units
+    return torch.cat((inv_rot, -(inv_rot @ t)), dim=-1)  # (B, 2, 3)
 
 
 def affine_grid(theta: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
@@ -164,18 +161,22 @@ def affine_grid(theta: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     broadcast multiply-adds.
 
     The same sampling grid (B, H, W, 2) — the tests check it against ``F.affine_grid`` —
-    but about 8× faster on the CPU for MNIST-sized batches: there ``F.affine_grid`` does a
-    batched matrix product with an inner size of 3 (``(B, H·W, 3) @ (B, 3, 2)``), which
-    alone cost more than a training step of the Figure 1 MLP and pushed augmentation past
-    its overhead budget (see ``benchmarks/bench_augment.py``).
+    but several times faster on the CPU for MNIST-sized batches: there ``F.affine_grid``
+    does a batched matrix product with an inner size of 3 (``(B, H·W, 3) @ (B, 3, 2)``),
+    which alone cost about half a training step of the Figure 1 MLP and pushed augmentation
+    past its overhead budget (see ``benchmarks/bench_augment.py``). Here the x and y parts
+    are small (B, 2, 1, W) and (B, 2, H, 1) tensors and one broadcast add makes the grid.
     """
     _n, _c, height, width = size
     # pixel centres in normalised coordinates, as align_corners=False places them
     xs = (torch.arange(width, device=theta.device, dtype=theta.dtype) * 2 + 1) / width - 1
     ys = (torch.arange(height, device=theta.device, dtype=theta.dtype) * 2 + 1) / height - 1
-    t = theta[:, :, :, None, None]  # (B, 2, 3, 1, 1)
-    grid = t[:, :, 0] * xs + t[:, :, 1] * ys[:, None] + t[:, :, 2]  # (B, 2, H, W)
-    return grid.permute(0, 2, 3, 1)  # (B, H, W, 2): (x, y) per output pixel
+    t = theta[..., None, None]  # (B, 2, 3, 1, 1): row k of theta gives coordinate k
+    along_x = t[:, :, 0] * xs  # (B, 2, 1, W)
+    along_y = torch.addcmul(t[:, :, 2], t[:, :, 1], ys[:, None])  # (B, 2, H, 1)
+    # One broadcast add with the W axis innermost (an innermost axis of 2 would be several
+    # times slower), then a view as (B, H, W, 2): the (x, y) each output pixel samples.
+    return (along_x + along_y).permute(0, 2, 3, 1)
 
 
 def warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
@@ -217,24 +218,31 @@ def augment_batch(
         u = torch.rand(n, _N_DRAWS, generator=generator, device=generator.device)
         u = u.to(x.device, non_blocking=True)
 
+    flip = "flip" in ops and cfg.flip_p > 0
+    resample = "rotate" in ops or "shift" in ops
     out = x
-    if "flip" in ops:
+    if flip and not resample:
         mask = u[:, _FLIP] < cfg.flip_p  # (B,)
         out = torch.where(mask[:, None, None, None], x.flip(-1), x)
 
-    rotate, shift = "rotate" in ops, "shift" in ops
-    if rotate or shift:
-        zero = torch.zeros_like(u[:, 0])
-        angle = (2.0 * u[:, _ANGLE] - 1.0) * cfg.rotate_deg if rotate else zero
-        offset = (
-            (2.0 * u[:, _SHIFT_X : _SHIFT_Y + 1] - 1.0) * cfg.shift
-            if shift
-            else torch.zeros_like(u[:, :2])
-        )
-        out = warp(out, affine_theta(angle, offset, x.shape[-2], x.shape[-1]))
+    if resample:
+        angle = (2.0 * u[:, _ANGLE] - 1.0) * cfg.rotate_deg if "rotate" in ops else u[:, 0] * 0
+        offset = (2.0 * u[:, _SHIFT_X : _SHIFT_Y + 1] - 1.0) * cfg.shift
+        if "shift" not in ops:
+            offset = offset * 0
+        theta = affine_theta(angle, offset, x.shape[-2], x.shape[-1])
+        if flip:
+            # Mirror first, then rotate and shift, in the same resample: sampling the mirror
+            # at q is sampling x at (-q_x, q_y), so the flipped samples' x row changes sign.
+            sign = 1.0 - 2.0 * (u[:, _FLIP] < cfg.flip_p).to(theta.dtype)  # (B,): -1 = flip
+            theta = torch.cat((theta[:, :1] * sign[:, None, None], theta[:, 1:]), dim=1)
+        out = warp(x, theta)
 
     if "brightness" in ops:
-        factor = 1.0 + (2.0 * u[:, _BRIGHT] - 1.0) * cfg.brightness  # (B,)
-        out = (out * factor.to(x.dtype)[:, None, None, None]).clamp_(0.0, 1.0)
+        factor = (1.0 + (2.0 * u[:, _BRIGHT] - 1.0) * cfg.brightness).to(x.dtype)  # (B,)
+        factor = factor[:, None, None, None]
+        # in place only on a tensor made here, never on x
+        out = out.mul_(factor) if out is not x else out * factor
+        out = out.clamp_(0.0, 1.0)
 
     return out if out is not x else x.clone()
