@@ -103,6 +103,24 @@ def test_flip_mirrors_all_channels_of_a_sample_together():
     assert bool((mirrored.all(dim=1) | same.all(dim=1)).all())
 
 
+def test_flip_folded_into_the_resample_is_still_a_mirror():
+    x = torch.rand(16, 1, 28, 28, generator=_gen(1))
+    cfg = AugmentConfig(ops=("flip", "rotate", "shift"), flip_p=1.0, rotate_deg=0.0, shift=0.0)
+    out = augment_batch(x, cfg, _gen())
+    assert torch.allclose(out, x.flip(-1), atol=1e-5)
+
+
+def test_mirror_in_theta_equals_flip_then_warp():
+    x = torch.rand(8, 3, 20, 24, generator=_gen(1))
+    angle = torch.rand(8, generator=_gen(2)) * 60 - 30
+    shift = torch.rand(8, 2, generator=_gen(3)) * 0.2 - 0.1
+    mirror = torch.arange(8) % 2 == 0
+    got = warp(x, affine_theta(angle, shift, 20, 24, mirror))
+    flipped = torch.where(mirror[:, None, None, None], x.flip(-1), x)
+    want = warp(flipped, affine_theta(angle, shift, 20, 24))
+    assert torch.allclose(got, want, atol=1e-5)
+
+
 # ---------------------------------------------------------------- rotation
 
 

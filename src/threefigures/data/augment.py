@@ -3,7 +3,8 @@
 :func:`augment_batch` takes a float batch ``(B, C, H, W)`` in [0, 1] — the slices that
 :func:`threefigures.training.fit` feeds the model — and returns an augmented copy. Every
 random parameter is drawn *per sample* as a ``(B,)`` tensor, and everything is done with
-whole-batch tensor ops: no Python loop over samples, no trip to the CPU.
+whole-batch tensor ops: no Python loop over samples, and nothing comes back from the
+device (with a seeded CPU generator, the (B, 5) draw goes to it once per batch).
 
 Why not ``torchvision.transforms.v2``: given a batched tensor, its random transforms
 (``RandomRotation``, ``RandomAffine``, ``ColorJitter``, ``RandomHorizontalFlip``) draw ONE
@@ -13,9 +14,12 @@ parameters would need a per-sample Python loop (or a DataLoader with per-sample
 transforms), which is exactly the per-step overhead ``training.py`` avoids.
 
 Rotation and shift are combined into one affine matrix per sample and applied with a
-single sampling grid + ``grid_sample`` (bilinear, zero padding: the background is ink-free
-black-is-zero, so what moves in from outside the image is empty). The resample is skipped
-entirely when neither op is on, so a flip is an exact mirror.
+single sampling grid + ``grid_sample`` (bilinear, zero padding: 0 is "no ink", so what
+moves in from outside the image is empty background). When that resample runs anyway the
+flip joins the same matrix; without rotate or shift the resample is skipped entirely and a
+flip is ``torch.where`` over an exact mirror. The sampling grid is the one
+``F.affine_grid(theta, x.shape, align_corners=False)`` gives, built with broadcast
+arithmetic because ``F.affine_grid`` is slow on the CPU (see :func:`affine_grid`).
 """
 
 from __future__ import annotations
@@ -132,7 +136,11 @@ def parse_augment(text: str) -> tuple[str, ...]:
 
 
 def affine_theta(
-    angle_deg: torch.Tensor, shift: torch.Tensor, height: int, width: int
+    angle_deg: torch.Tensor,
+    shift: torch.Tensor,
+    height: int,
+    width: int,
+    mirror: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Per-sample ``(B, 2, 3)`` matrices for :func:`torch.nn.functional.affine_grid`.
 
@@ -143,17 +151,23 @@ def affine_theta(
             height; positive moves the content right and down.
         height, width: The image size; the rotation is done in pixel units, so it is a
             true rotation also for non-square images.
+        mirror: Optional ``(B,)`` bool: mirror these samples horizontally first.
 
     ``affine_grid`` maps each *output* location to the *input* location it samples, so the
-    matrix is the inverse of "rotate, then translate": ``q = R⁻¹ (p - t)``, written in the
-    normalised [-1, 1] coordinates that ``affine_grid`` uses.
+    matrix is the inverse of "(mirror,) rotate, then translate": ``q = M R⁻¹ (p - t)``,
+    written in the normalised [-1, 1] coordinates that ``affine_grid`` uses. Sampling the
+    mirror image at ``q`` is sampling the image at ``(-q_x, q_y)``: ``M`` negates row 0.
     """
     rad = angle_deg * (math.pi / 180.0)
     cos, sin = torch.cos(rad), torch.sin(rad)
     aspect = height / width  # pixel → normalised units: x scales by 2/W, y by 2/H
-    inv_rot = torch.stack((cos, -aspect * sin, sin / aspect, cos), dim=-1).view(-1, 2, 2)
-    t = (2.0 * shift).to(inv_rot.dtype).unsqueeze(-1)  # (B, 2, 1): the image spans 2 units
-    return torch.cat((inv_rot, -(inv_rot @ t)), dim=-1)  # (B, 2, 3)
+    cos_x, sin_x = cos, -aspect * sin  # row 0, the x coordinate sampled
+    if mirror is not None:
+        sign = 1.0 - 2.0 * mirror.to(cos.dtype)  # -1 where mirrored
+        cos_x, sin_x = cos_x * sign, sin_x * sign
+    inv = torch.stack((cos_x, sin_x, sin / aspect, cos), dim=-1).view(-1, 2, 2)
+    t = (2.0 * shift).to(inv.dtype).unsqueeze(-1)  # (B, 2, 1): the image spans 2 units
+    return torch.cat((inv, -(inv @ t)), dim=-1)  # (B, 2, 3)
 
 
 def affine_grid(theta: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
@@ -193,8 +207,8 @@ def augment_batch(
     """Return an augmented copy of the float batch ``x`` (B, C, H, W) in [0, 1].
 
     Applied in this order, each with its own per-sample parameters: horizontal flip,
-    rotation and shift (one resample), brightness, then a clamp to [0, 1]. ``x`` is never
-    modified; the result has its shape, dtype and device.
+    rotation and shift (one resample, the flip joining it when it runs), brightness, then a
+    clamp to [0, 1]. ``x`` is never modified; the result has its shape, dtype and device.
 
     Args:
         x: The batch, on any device.
@@ -218,29 +232,31 @@ def augment_batch(
         u = torch.rand(n, _N_DRAWS, generator=generator, device=generator.device)
         u = u.to(x.device, non_blocking=True)
 
-    flip = "flip" in ops and cfg.flip_p > 0
-    resample = "rotate" in ops or "shift" in ops
-    out = x
-    if flip and not resample:
-        mask = u[:, _FLIP] < cfg.flip_p  # (B,)
-        out = torch.where(mask[:, None, None, None], x.flip(-1), x)
+    # Every parameter in one op: (u - 0.5) × 2·strength is U(-strength, +strength), and a
+    # strength of 0 for an op that is off. Column _FLIP stays unused: flips compare u itself.
+    spans = [
+        0.0,
+        cfg.rotate_deg if "rotate" in ops else 0.0,
+        cfg.brightness if "brightness" in ops else 0.0,
+        cfg.shift if "shift" in ops else 0.0,
+        cfg.shift if "shift" in ops else 0.0,
+    ]
+    params = (u - 0.5) * torch.tensor(spans, device=u.device).mul_(2.0)  # (B, 5)
 
-    if resample:
-        angle = (2.0 * u[:, _ANGLE] - 1.0) * cfg.rotate_deg if "rotate" in ops else u[:, 0] * 0
-        offset = (2.0 * u[:, _SHIFT_X : _SHIFT_Y + 1] - 1.0) * cfg.shift
-        if "shift" not in ops:
-            offset = offset * 0
-        theta = affine_theta(angle, offset, x.shape[-2], x.shape[-1])
-        if flip:
-            # Mirror first, then rotate and shift, in the same resample: sampling the mirror
-            # at q is sampling x at (-q_x, q_y), so the flipped samples' x row changes sign.
-            sign = 1.0 - 2.0 * (u[:, _FLIP] < cfg.flip_p).to(theta.dtype)  # (B,): -1 = flip
-            theta = torch.cat((theta[:, :1] * sign[:, None, None], theta[:, 1:]), dim=1)
+    flip = "flip" in ops and cfg.flip_p > 0
+    mirror = u[:, _FLIP] < cfg.flip_p if flip else None  # (B,) bool
+    out = x
+    if "rotate" in ops or "shift" in ops:
+        # Mirror, rotation and shift as one matrix per sample: one resample for all three.
+        theta = affine_theta(
+            params[:, _ANGLE], params[:, _SHIFT_X:], x.shape[-2], x.shape[-1], mirror
+        )
         out = warp(x, theta)
+    elif mirror is not None:
+        out = torch.where(mirror[:, None, None, None], x.flip(-1), x)  # exact, no resample
 
     if "brightness" in ops:
-        factor = (1.0 + (2.0 * u[:, _BRIGHT] - 1.0) * cfg.brightness).to(x.dtype)  # (B,)
-        factor = factor[:, None, None, None]
+        factor = (1.0 + params[:, _BRIGHT]).to(x.dtype)[:, None, None, None]
         # in place only on a tensor made here, never on x
         out = out.mul_(factor) if out is not x else out * factor
         out = out.clamp_(0.0, 1.0)
