@@ -184,6 +184,18 @@ def make_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: gamma ** (step // per))
 
 
+def _match_state_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Give restored optimizer state its parameter's memory layout (e.g. channels_last conv
+    weights): checkpoints store plain contiguous tensors, and fused kernels expect moments
+    laid out like the parameters they update."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            state = optimizer.state.get(param, {})
+            for key, value in state.items():
+                if isinstance(value, torch.Tensor) and value.shape == param.shape:
+                    state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+
+
 def to_float_images(x: torch.Tensor) -> torch.Tensor:
     """uint8 (N, H, W) → float (N, 1, H, W) in [0, 1]."""
     return x.unsqueeze(1).float().div_(255.0)  # (N, 1, H, W)
@@ -421,6 +433,7 @@ def fit(
         first_epoch = resume.epochs_done + 1
         if optimizer is not None and resume.optimizer_state is not None:
             optimizer.load_state_dict(resume.optimizer_state)
+            _match_state_layout(optimizer)
         if scheduler is not None and resume.scheduler_state is not None:
             scheduler.load_state_dict(resume.scheduler_state)
     augment = None

@@ -25,8 +25,14 @@ def _count(*modules: nn.Module) -> int:
 
 
 class CNN(nn.Module):
-    """Conv → (BatchNorm) → activation → pool, once per entry of ``config.channels``;
+    """Conv → pool → (BatchNorm) → activation, once per entry of ``config.channels``;
     then flatten → Linear → activation → (Dropout) per entry of ``config.layers`` → Linear.
+
+    Pooling comes early, straight after the convolution, so batch norm and the activation
+    work on maps a quarter of the size: on a CPU they and the pooling were over half the
+    step time when run at full resolution (profiled in benchmarks/bench_cnn.py).
+    Max-pooling commutes with any increasing activation, so only the norm sees different
+    statistics than in the conv → norm → act → pool order.
 
     Convolutions use ``padding=kernel_size // 2`` so they keep the map's size and only the
     pooling halves it: the shapes stay easy to read (28 → 14 → 7). With batch norm the
@@ -50,19 +56,23 @@ class CNN(nn.Module):
         features: list[nn.Module] = []
         for i, out_channels in enumerate(config.channels, start=1):
             conv = nn.Conv2d(channels, out_channels, k, padding=k // 2, bias=not config.batch_norm)
-            block: list[nn.Module] = [conv]
+            after: list[nn.Module] = []
             if config.batch_norm:
-                block.append(nn.BatchNorm2d(out_channels))
-            block.append(ACTIVATION_MODULES[config.activation]())
-            features.extend(block)
+                after.append(nn.BatchNorm2d(out_channels))
+            after.append(ACTIVATION_MODULES[config.activation]())
             channels = out_channels
-            self._blocks.append((f"conv{i}", "conv", (channels, height, width), tuple(block)))
+            features.append(conv)
             # A 2×2 window needs at least 2 px on each side; a 1-px map has nothing to pool.
             if height >= 2 and width >= 2:
-                features.append(pool_cls(2))
+                self._blocks.append((f"conv{i}", "conv", (channels, height, width), (conv,)))
+                pool = pool_cls(2)
+                features.extend([pool, *after])
                 height, width = height // 2, width // 2
                 kind = f"{config.pooling}pool"
-                self._blocks.append((f"pool{i}", kind, (channels, height, width), ()))
+                self._blocks.append((f"pool{i}", kind, (channels, height, width), (pool, *after)))
+            else:
+                features.extend(after)
+                self._blocks.append((f"conv{i}", "conv", (channels, height, width), (conv, *after)))
         self.features = nn.Sequential(*features)
         self.feature_shape: tuple[int, int, int] = (channels, height, width)
 
@@ -79,6 +89,9 @@ class CNN(nn.Module):
         self.head = nn.Sequential(*head)
         self.out = nn.Linear(width_in, config.num_classes)
         self._blocks.append(("output", "linear", (config.num_classes,), (self.out,)))
+        # channels_last (NHWC) lets oneDNN run the convolutions, pooling and norms without
+        # layout conversions: it halved the CPU training step here (benchmarks/bench_cnn.py)
+        self.to(memory_format=torch.channels_last)
 
     @property
     def last_conv(self) -> nn.Conv2d:
@@ -93,7 +106,8 @@ class CNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.reshape(x.shape[0], *self.config.input_shape)  # (B, C, H, W)
-        x = self.features(self.normalize(x))  # (B, C', H', W') = (B, *feature_shape)
+        x = self.normalize(x).contiguous(memory_format=torch.channels_last)  # NHWC in memory
+        x = self.features(x)  # (B, C', H', W') = (B, *feature_shape)
         x = x.flatten(1)  # (B, C'*H'*W')
         return self.out(self.head(x))  # (B, classes)
 
