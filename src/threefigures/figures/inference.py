@@ -12,6 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.collections import PatchCollection
 from matplotlib.patches import Rectangle
 
+from ._checks import as_labels, as_probs, percent
 from ._style import BLUE, FAINT, GREEN, INK, MUTED, RED, PathLike, figure, save, truncate
 
 _COLS = 6
@@ -67,55 +68,10 @@ def _as_images(images: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return np.clip(out, 0.0, 1.0)
 
 
-def _as_probs(probs: npt.ArrayLike, n: int, n_classes: int) -> npt.NDArray[np.float64]:
-    arr = np.asarray(probs, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[0] != n or arr.shape[1] != n_classes:
-        raise ValueError(
-            f"probs must have shape (N, C) = ({n}, {n_classes}) to match the images and class "
-            f"names; got shape {arr.shape}"
-        )
-    if not np.all(np.isfinite(arr)) or arr.min() < -1e-6:
-        raise ValueError("probs must be finite and non-negative (apply softmax to logits)")
-    sums = arr.sum(axis=1)
-    if not np.allclose(sums, 1.0, atol=1e-2):
-        worst = float(sums[np.argmax(np.abs(sums - 1.0))])
-        raise ValueError(
-            f"each row of probs must sum to 1 (apply softmax to logits); one row sums to {worst:g}"
-        )
-    return np.clip(arr, 0.0, 1.0)
-
-
-def _as_labels(labels: npt.ArrayLike, n: int, n_classes: int) -> npt.NDArray[np.int64]:
-    arr = np.asarray(labels).reshape(-1)
-    if arr.shape[0] != n:
-        raise ValueError(f"labels has {arr.shape[0]} entries but there are {n} images")
-    if (
-        arr.size
-        and not np.issubdtype(arr.dtype, np.integer)
-        and not (np.all(np.isfinite(arr.astype(np.float64))) and np.all(arr == np.round(arr)))
-    ):
-        raise ValueError("labels must be whole class indices")
-    out = arr.astype(np.int64)
-    if out.size and (out.min() < 0 or out.max() >= n_classes):
-        raise ValueError(
-            f"labels must be class indices in 0..{n_classes - 1}; got {out.min()} to {out.max()}"
-        )
-    return out
-
-
-def _percent(p: float) -> str:
-    """Confidence as a whole percent, never rounding a non-certain value up to 100%."""
-    if p < 1.0 and round(p * 100) >= 100:
-        return ">99%"
-    if p > 0.0 and round(p * 100) <= 0:
-        return "<1%"
-    return f"{p * 100:.0f}%"
-
-
 def _title(pred_name: str, conf: float, true_name: str | None) -> tuple[str, str]:
     """Return (title text, colour) for one item."""
     if true_name is None or true_name == pred_name:
-        return f"{pred_name} · {_percent(conf)}", INK
+        return f"{pred_name} · {percent(conf)}", INK
     text = f"pred {pred_name} (true {true_name}) ✗"
     if len(text) > _ONE_LINE_LIMIT:
         text = f"pred {pred_name} ✗\n(true {true_name})"
@@ -278,8 +234,8 @@ def draw_inference(
     n_all = imgs.shape[0]
     if n_all == 0:
         raise ValueError("there are no images to draw")
-    p = _as_probs(probs, n_all, n_classes)
-    truth = None if labels is None else _as_labels(labels, n_all, n_classes)
+    p = as_probs(probs, n_all, n_classes)
+    truth = None if labels is None else as_labels(labels, n_all, n_classes)
 
     n = min(n_all, max_items)
     imgs, p = imgs[:n], p[:n]

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 from matplotlib.axes import Axes
 from matplotlib.collections import PatchCollection
 from matplotlib.patches import Rectangle
 
+from ._checks import as_labels, as_probs, percent
 from ._style import BLUE, GREEN, INK, MUTED, RED, PathLike, figure, save, truncate
 
 _MARGIN = 0.3
@@ -46,51 +46,6 @@ _GEN_ROWS = 12
 _GEN_ROW_H = 0.3
 _GEN_FS = 11.0
 _GEN_LIMIT = 22
-
-
-def _as_probs(probs: npt.ArrayLike, n: int, n_classes: int) -> npt.NDArray[np.float64]:
-    arr = np.asarray(probs, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[0] != n or arr.shape[1] != n_classes:
-        raise ValueError(
-            f"probs must have shape (N, C) = ({n}, {n_classes}) to match the texts and class "
-            f"names; got shape {arr.shape}"
-        )
-    if not np.all(np.isfinite(arr)) or arr.min() < -1e-6:
-        raise ValueError("probs must be finite and non-negative (apply softmax to logits)")
-    sums = arr.sum(axis=1)
-    if not np.allclose(sums, 1.0, atol=1e-2):
-        worst = float(sums[np.argmax(np.abs(sums - 1.0))])
-        raise ValueError(
-            f"each row of probs must sum to 1 (apply softmax to logits); one row sums to {worst:g}"
-        )
-    return np.clip(arr, 0.0, 1.0)
-
-
-def _as_labels(labels: npt.ArrayLike, n: int, n_classes: int) -> npt.NDArray[np.int64]:
-    arr = np.asarray(labels).reshape(-1)
-    if arr.shape[0] != n:
-        raise ValueError(f"labels has {arr.shape[0]} entries but there are {n} texts")
-    if (
-        arr.size
-        and not np.issubdtype(arr.dtype, np.integer)
-        and not (np.all(np.isfinite(arr.astype(np.float64))) and np.all(arr == np.round(arr)))
-    ):
-        raise ValueError("labels must be whole class indices")
-    out = arr.astype(np.int64)
-    if out.size and (out.min() < 0 or out.max() >= n_classes):
-        raise ValueError(
-            f"labels must be class indices in 0..{n_classes - 1}; got {out.min()} to {out.max()}"
-        )
-    return out
-
-
-def _percent(p: float) -> str:
-    """A probability as a whole percent, never rounding a non-certain value up to 100%."""
-    if p < 1.0 and round(p * 100) >= 100:
-        return ">99%"
-    if p > 0.0 and round(p * 100) <= 0:
-        return "<1%"
-    return f"{p * 100:.0f}%"
 
 
 def _mono_width(chars: int, fontsize: float) -> float:
@@ -130,7 +85,7 @@ def _draw_cell(
         ax.text(
             x + track_w + 0.05,
             y,
-            _percent(p),
+            percent(p),
             ha="left",
             va="center",
             fontsize=7.5,
@@ -142,7 +97,7 @@ def _draw_cell(
         ax.text(
             x,
             ty + _TRACK_H + 0.03,
-            f"{name} · {_percent(p)}",
+            f"{name} · {percent(p)}",
             ha="left",
             va="bottom",
             fontsize=7.5,
@@ -208,8 +163,8 @@ def draw_sequence_inference(
     n_all = len(items)
     if n_all == 0:
         raise ValueError("there are no texts to draw")
-    p = _as_probs(probs, n_all, n_classes)
-    truth = None if labels is None else _as_labels(labels, n_all, n_classes)
+    p = as_probs(probs, n_all, n_classes, items="texts")
+    truth = None if labels is None else as_labels(labels, n_all, n_classes, items="texts")
 
     n = min(n_all, max_items)
     items, p = items[:n], p[:n]
@@ -303,7 +258,7 @@ def draw_sequence_inference(
                 color=INK if text else MUTED,
                 zorder=3,
             )
-            pred_text = f"{truncate(names[pred], _NAME_LIMIT)} · {_percent(float(p[i, pred]))}"
+            pred_text = f"{truncate(names[pred], _NAME_LIMIT)} · {percent(float(p[i, pred]))}"
             if wrong and true is not None:
                 ax.text(
                     x_pred,
