@@ -303,3 +303,43 @@ def outcome_model(outcome):
 
     model, _config, classes = load_model_from_folder(outcome.run.run_dir)
     return model, classes
+
+
+def test_augment_preview_export_and_bench_devices_commands(
+    trained: Path, tmp_path: Path, capsys
+) -> None:
+    """The networks-issue commands from the CLI: a preview grid, an ONNX file checked
+    against torch, and the device timing figure (tiny sizes here; the real one is slow)."""
+    pytest.importorskip("onnxruntime")
+    preview = tmp_path / "preview.png"
+    code, out, err = run_cli(
+        [
+            "augment-preview",
+            "--data",
+            "sklearn-digits",
+            "--augment",
+            "rotate,shift",
+            "--n",
+            "4",
+            "--copies",
+            "2",
+            "--out",
+            str(preview),
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    with Image.open(preview) as img:
+        assert img.width >= 300 and np.asarray(img.convert("L")).std() > 5
+    onnx_path = tmp_path / "m.onnx"
+    code, out, err = run_cli(["--store", str(trained), "export", "--onnx", str(onnx_path)], capsys)
+    assert code == 0, err
+    assert onnx_path.stat().st_size > 1000 and "max |diff|" in out
+    figure = tmp_path / "devices.png"
+    code, out, err = run_cli(
+        ["bench-devices", "--batch-sizes", "8,16", "--steps", "1", "--out", str(figure)], capsys
+    )
+    assert code == 0, err
+    assert figure.exists() and "cpu (1 thread)" in out
+    if not __import__("torch").cuda.is_available():
+        assert "no GPU on this machine" in out

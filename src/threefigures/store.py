@@ -15,7 +15,6 @@ import json
 import os
 import secrets
 import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -309,6 +308,3 @@ class Store:
         rows = self._query("PRAGMA integrity_check")
         return bool(rows) and rows[0][0] == "ok"
 
-
-def wait_seconds(start: float) -> float:
-    return time.perf_counter() - start
