@@ -9,7 +9,7 @@ import numpy.typing as npt
 from matplotlib.collections import PatchCollection
 from matplotlib.patches import Rectangle
 
-from ._style import FAINT, INK, MUTED, PathLike, figure, save, truncate
+from ._style import FAINT, INK, MUTED, PathLike, figure, inch_canvas, save, truncate
 
 _IMG = 0.9  # inches per image
 _PAD = 0.08  # between images
@@ -109,11 +109,7 @@ def draw_augment_preview(
         )
 
         # One canvas in inch coordinates for every image, as Figure 3 does.
-        canvas = fig.add_axes((0.0, 0.0, 1.0, 1.0))
-        canvas.set_axis_off()
-        canvas.set_autoscale_on(False)
-        canvas.set_xlim(0.0, width)
-        canvas.set_ylim(0.0, height)
+        canvas = inch_canvas(fig, width, height)
         frames: list[Rectangle] = []
         rows = [("original", orig)] + [(f"copy {r + 1}", aug[r]) for r in range(k)]
         top = height - _HEADER_H

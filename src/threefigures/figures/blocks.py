@@ -17,7 +17,19 @@ from matplotlib.axes import Axes
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 from matplotlib.transforms import Bbox
 
-from ._style import BLUE, FAINT, GREEN, INK, MUTED, ORANGE, PathLike, figure, save, truncate
+from ._style import (
+    BLUE,
+    GREEN,
+    INK,
+    MUTED,
+    ORANGE,
+    PathLike,
+    figure,
+    inch_canvas,
+    save,
+    style_table,
+    truncate,
+)
 
 _WIDTH_IN = 12.0
 _MIN_HEIGHT_IN = 6.5
@@ -455,15 +467,7 @@ def _draw_table(ax: Axes, blocks: Sequence[BlockSpec], total: int) -> None:
     )
     table.auto_set_font_size(False)
     table.set_fontsize(8.5)
-    last = len(rows)
-    for (row, _col), cell in table.get_celld().items():
-        cell.set_edgecolor(FAINT)
-        cell.set_linewidth(0.6)
-        if row == 0:
-            cell.set_facecolor("#eef2f6")
-            cell.get_text().set_fontweight("bold")
-        elif row == last:
-            cell.get_text().set_fontweight("bold")
+    style_table(table, bold_last_row=True)
 
 
 def draw_blocks(
@@ -535,11 +539,7 @@ def draw_blocks(
             linespacing=1.4,
         )
 
-        canvas = fig.add_axes((0.0, 0.0, 1.0, 1.0))
-        canvas.set_axis_off()
-        canvas.set_autoscale_on(False)
-        canvas.set_xlim(0.0, _WIDTH_IN)
-        canvas.set_ylim(0.0, height)
+        canvas = inch_canvas(fig, _WIDTH_IN, height)
         _draw_diagram(canvas, blocks, diagram_bottom, diagram_top)
 
         tax = fig.add_axes(

@@ -13,7 +13,19 @@ from matplotlib.collections import PatchCollection
 from matplotlib.patches import Rectangle
 
 from ._checks import as_labels, as_probs, percent
-from ._style import BLUE, FAINT, GREEN, INK, MUTED, RED, PathLike, figure, save, truncate
+from ._style import (
+    BLUE,
+    FAINT,
+    GREEN,
+    INK,
+    MUTED,
+    RED,
+    PathLike,
+    figure,
+    inch_canvas,
+    save,
+    truncate,
+)
 
 _COLS = 6
 _CELL_W = 1.65
@@ -291,11 +303,7 @@ def draw_inference(
         )
 
         # One canvas in inch coordinates for all items: far faster than two axes per item.
-        canvas = fig.add_axes((0.0, 0.0, 1.0, 1.0))
-        canvas.set_axis_off()
-        canvas.set_autoscale_on(False)
-        canvas.set_xlim(0.0, width)
-        canvas.set_ylim(0.0, height)
+        canvas = inch_canvas(fig, width, height)
         patches: list[Rectangle] = []
         for i in range(n):
             r, c = divmod(i, cols)

@@ -11,7 +11,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
-from ._style import BLUE, FAINT, GREEN, INK, MUTED, ORANGE, PathLike, figure, save
+from ._style import BLUE, FAINT, GREEN, INK, MUTED, ORANGE, PathLike, figure, save, style_table
 
 #: Layers with more units than this are drawn as a sample with a gap marker.
 MAX_DRAWN_UNITS = 12
@@ -202,12 +202,7 @@ def _draw_table(ax: Axes, layers: Sequence[LayerSpec]) -> None:
     )
     table.auto_set_font_size(False)
     table.set_fontsize(9)
-    for (row, _col), cell in table.get_celld().items():
-        cell.set_edgecolor(FAINT)
-        cell.set_linewidth(0.6)
-        if row == 0:
-            cell.set_facecolor("#eef2f6")
-            cell.get_text().set_fontweight("bold")
+    style_table(table)
 
 
 def draw_structure(
