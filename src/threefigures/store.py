@@ -307,4 +307,3 @@ class Store:
     def integrity_ok(self) -> bool:
         rows = self._query("PRAGMA integrity_check")
         return bool(rows) and rows[0][0] == "ok"
-
