@@ -410,3 +410,13 @@ def test_data_config_rejects_out_of_range_split_seed(seed: int) -> None:
 def test_train_config_rejects_out_of_range_seed(seed: int) -> None:
     raw = raw_config(train={"seed": seed})
     rejects(raw, "seed")
+
+
+def test_older_config_without_attention_key_still_loads() -> None:
+    """Runs stored before ``attention`` existed keep loading, with attention off."""
+    raw = RunConfig().to_dict()
+    del raw["model"]["attention"]
+    assert RunConfig.from_dict(raw).model.attention is False
+    del raw["model"]["cell"]  # any other missing key is still an error
+    with pytest.raises(ConfigError, match="missing keys cell"):
+        RunConfig.from_dict(raw)

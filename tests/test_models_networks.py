@@ -25,6 +25,8 @@ CONFIGS = [
         ModelConfig(name="rnn", cell=cell, bidirectional=bidir)
         for cell, bidir in itertools.product(("lstm", "gru", "rnn"), (False, True))
     ),
+    ModelConfig(name="rnn", cell="gru", attention=True),
+    ModelConfig(name="rnn", cell="lstm", bidirectional=True, attention=True),
 ]
 
 
@@ -32,7 +34,9 @@ CONFIGS = [
     "config",
     CONFIGS,
     ids=lambda c: (
-        c.name if c.name != "rnn" else f"rnn-{c.cell}-{'bi' if c.bidirectional else 'uni'}"
+        c.name
+        if c.name != "rnn"
+        else f"rnn-{c.cell}-{'bi' if c.bidirectional else 'uni'}{'-att' if c.attention else ''}"
     ),
 )
 def test_forward_and_backward(config: ModelConfig) -> None:
@@ -244,11 +248,15 @@ def _padded_batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @pytest.mark.parametrize(
-    ("cell", "bidirectional", "sequence_output"),
-    list(itertools.product(("lstm", "gru", "rnn"), (False, True), (False, True))),
+    ("cell", "bidirectional", "sequence_output", "attention"),
+    [
+        *itertools.product(("lstm", "gru", "rnn"), (False, True), (False, True), (False,)),
+        ("gru", False, False, True),
+        ("lstm", True, False, True),
+    ],
 )
 def test_packed_batch_equals_each_sequence_alone(
-    cell: str, bidirectional: bool, sequence_output: bool
+    cell: str, bidirectional: bool, sequence_output: bool, attention: bool
 ) -> None:
     torch.manual_seed(0)
     config = ModelConfig(
@@ -256,6 +264,7 @@ def test_packed_batch_equals_each_sequence_alone(
         cell=cell,
         bidirectional=bidirectional,
         sequence_output=sequence_output,
+        attention=attention,
         vocab_size=30,
         embedding_dim=8,
         hidden_size=16,
@@ -411,3 +420,57 @@ def test_perceptron_cannot_learn_xor() -> None:
         model.perceptron_update(x, y, lr=1.0)
         best = max(best, (model(x).argmax(1) == y).float().mean().item())
     assert best <= 0.75
+
+
+# --- attention ---------------------------------------------------------------------------
+
+
+def test_attention_weights_are_a_distribution_that_masks_padding() -> None:
+    torch.manual_seed(0)
+    config = ModelConfig(name="rnn", cell="gru", vocab_size=30, hidden_size=8, attention=True)
+    model = create_model(config).eval()
+    tokens, lengths = _padded_batch()
+    alpha = model.attention_weights(tokens, lengths)  # (B, T)
+    assert alpha.shape == tokens.shape
+    assert (alpha >= 0).all()
+    assert torch.allclose(alpha.sum(dim=1), torch.ones(len(LENGTHS)), atol=1e-6)
+    for i, length in enumerate(LENGTHS):
+        assert (alpha[i, length:] == 0).all()  # padding gets no weight
+        assert (alpha[i, :length] > 0).all()
+
+
+def test_attention_on_image_rows_covers_every_row() -> None:
+    model = create_model(ModelConfig(name="rnn", hidden_size=16, attention=True)).eval()
+    alpha = model.attention_weights(torch.rand(3, 1, 28, 28))
+    assert alpha.shape == (3, 28)
+    assert torch.allclose(alpha.sum(dim=1), torch.ones(3), atol=1e-6)
+
+
+def test_attention_pooling_is_the_weighted_mean_of_states() -> None:
+    """The logits equal the output layer applied to Σ α_t h_t computed by hand."""
+    torch.manual_seed(0)
+    model = create_model(ModelConfig(name="rnn", cell="lstm", hidden_size=8, attention=True))
+    model.eval()
+    x = torch.rand(2, 1, 28, 28)
+    states, _ = model.rnn(model._steps(x))  # (B, T, H)
+    alpha = model.attention_weights(x)  # (B, T)
+    context = (alpha.unsqueeze(-1) * states).sum(dim=1)  # (B, H)
+    assert torch.allclose(model(x), model.out(context), atol=1e-6)
+
+
+def test_attention_config_errors() -> None:
+    from threefigures.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="rnn model"):
+        ModelConfig(name="mlp", attention=True).validate()
+    with pytest.raises(ConfigError, match="next-character"):
+        ModelConfig(name="rnn", attention=True, sequence_output=True).validate()
+    with pytest.raises(ValueError, match="without attention"):
+        create_model(ModelConfig(name="rnn")).attention_weights(torch.rand(1, 1, 28, 28))
+
+
+def test_describe_counts_attention_parameters() -> None:
+    model = create_model(ModelConfig(name="rnn", cell="gru", hidden_size=16, attention=True))
+    blocks = model.describe()
+    assert "attention" in [b["name"] for b in blocks]
+    assert sum(b["params"] for b in blocks) == n_params(model)

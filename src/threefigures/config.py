@@ -77,6 +77,7 @@ class ModelConfig:
     vocab_size: int = 0  # 0: read images row by row; > 0: token sequences (names)
     embedding_dim: int = 32
     sequence_output: bool = False  # rnn: logits at every step (next-character prediction)
+    attention: bool = False  # rnn: additive attention pooling over steps, not the last state
 
     def validate(self) -> None:
         if len(self.input_shape) != 3 or any(d <= 0 for d in self.input_shape):
@@ -109,6 +110,13 @@ class ModelConfig:
             raise ConfigError("hidden size and number of layers must be at least 1")
         if self.vocab_size < 0 or self.embedding_dim < 1:
             raise ConfigError("vocab_size must be ≥ 0 and embedding_dim ≥ 1")
+        if self.attention and self.name != "rnn":
+            raise ConfigError(f"attention applies to the rnn model, not {self.name!r}")
+        if self.attention and self.sequence_output:
+            raise ConfigError(
+                "attention pools a whole sequence into one prediction; it does not apply to "
+                "next-character prediction (sequence output)"
+            )
 
 
 @dataclass(frozen=True)
@@ -242,6 +250,10 @@ class RunConfig:
 
 T = TypeVar("T")
 
+#: Config keys introduced after the first stored runs: absent in an older config.json, they
+#: take their defaults (every other key must be present).
+ADDED_LATER: dict[str, set[str]] = {"ModelConfig": {"attention"}}
+
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
     """Check ``value`` against a simple type annotation, converting JSON lists to tuples."""
@@ -292,8 +304,12 @@ def from_dict(cls: type[T], raw: Any, *, where: str = "config") -> T:
     unknown = set(raw) - names
     if unknown:
         raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
-    missing = names - set(raw)
+    # Keys added after runs were first stored take their default when absent, so older runs
+    # still load; any other missing key is an error.
+    missing = names - set(raw) - ADDED_LATER.get(cls.__name__, set())
     if missing:
         raise ConfigError(f"{where}: missing keys {', '.join(sorted(missing))}")
-    kwargs = {name: _coerce(raw[name], hints[name], f"{where}.{name}") for name in names}
+    kwargs = {
+        name: _coerce(raw[name], hints[name], f"{where}.{name}") for name in names if name in raw
+    }
     return cls(**kwargs)

@@ -104,6 +104,13 @@ class CNN(nn.Module):
         convs = [m for m in self.features if isinstance(m, nn.Conv2d)]
         return convs[-1]
 
+    def block_outputs(self) -> list[tuple[str, str, nn.Module]]:
+        """(name, kind, module) per block after the input: the module whose output is the
+        block's output, shaped as ``describe()`` says ("conv1": the convolution's raw maps,
+        "pool1": after pooling, norm and activation, "fc1": the hidden units, "output": the
+        logits). Forward hooks on these read the network layer by layer."""
+        return [(name, kind, mods[-1]) for name, kind, _shape, mods in self._blocks if mods]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.reshape(x.shape[0], *self.config.input_shape)  # (B, C, H, W)
         x = self.normalize(x).contiguous(memory_format=torch.channels_last)  # NHWC in memory

@@ -6,7 +6,8 @@ parameters. Two inputs:
 
 - images (``vocab_size == 0``): a 28×28 digit is read top to bottom as 28 steps of 28 pixels;
 - tokens (``vocab_size > 0``): ids (B, T), 0 = padding, through an embedding — names, one
-  character per step, classified (the state after the last character) or, with
+  character per step, classified (the state after the last character, or with ``attention``
+  a learned weighted mean of every step's state) or, with
   ``sequence_output``, a next-character prediction at every step.
 """
 
@@ -27,6 +28,36 @@ CELL_MODULES: dict[str, type[nn.LSTM | nn.GRU | nn.RNN]] = {
     "gru": nn.GRU,
     "rnn": nn.RNN,
 }
+
+
+class AdditiveAttention(nn.Module):
+    """Additive (Bahdanau-style) attention pooling: one weight per step, softmax over the
+    real steps of each sequence, and the weighted mean of the states as the summary.
+
+    score_t = v · tanh(W h_t + b);  α = softmax(score) over steps t < length;  c = Σ α_t h_t.
+    The weights α are where the network looked: they are what the attention figure draws.
+    """
+
+    def __init__(self, width: int, attention_size: int) -> None:
+        super().__init__()
+        self.project = nn.Linear(width, attention_size)
+        self.score = nn.Linear(attention_size, 1, bias=False)
+
+    def weights(self, states: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        """states (B, T, D*H), lengths (B,) or None → α (B, T), zero on padding, rows sum to 1."""
+        scores = self.score(torch.tanh(self.project(states))).squeeze(-1)  # (B, T)
+        if lengths is not None:
+            steps = torch.arange(states.shape[1], device=states.device)
+            padding = steps[None, :] >= lengths.to(states.device)[:, None]  # (B, T)
+            scores = scores.masked_fill(padding, float("-inf"))
+        return torch.softmax(scores, dim=1)
+
+    def forward(
+        self, states: torch.Tensor, lengths: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        alpha = self.weights(states, lengths)  # (B, T)
+        context = torch.bmm(alpha.unsqueeze(1), states).squeeze(1)  # (B, D*H)
+        return context, alpha
 
 
 class RNN(nn.Module):
@@ -71,7 +102,11 @@ class RNN(nn.Module):
             dropout=config.dropout if config.num_layers > 1 else 0.0,
         )
         self.dropout = nn.Dropout(config.dropout)
-        self.out = nn.Linear(config.hidden_size * self.directions, config.num_classes)
+        width = config.hidden_size * self.directions
+        self.attention: AdditiveAttention | None = (
+            AdditiveAttention(width, config.hidden_size) if config.attention else None
+        )
+        self.out = nn.Linear(width, config.num_classes)
 
     def _steps(self, x: torch.Tensor) -> torch.Tensor:
         """Turn the input into a (B, T, features) sequence."""
@@ -82,20 +117,46 @@ class RNN(nn.Module):
         x = self.normalize(x).permute(0, 2, 1, 3)  # (B, H, C, W): one row per step
         return x.reshape(x.shape[0], x.shape[1], self.input_size)  # (B, T=H, C*W)
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    def _run(
+        self, x: torch.Tensor, lengths: torch.Tensor | None, keep_steps: bool = False
+    ) -> tuple[torch.Tensor | None, Any, torch.Tensor | None]:
+        """Run the cell: (per-step outputs (B, T, D*H) — None when neither needed nor asked
+        for with ``keep_steps`` — the final state, and the lengths on the CPU or None)."""
         seq = self._steps(x)  # (B, T, F)
-        batch, steps = seq.shape[0], seq.shape[1]
+        steps = seq.shape[1]
+        need_steps = keep_steps or self.config.sequence_output or self.attention is not None
+        out: torch.Tensor | None = None
         if lengths is not None:
             # pack_padded_sequence wants the lengths on the CPU as int64, whatever the device.
             lengths = lengths.to(device="cpu", dtype=torch.int64)
             packed = pack_padded_sequence(seq, lengths, batch_first=True, enforce_sorted=False)
             packed_out, state = self.rnn(packed)
-            if self.config.sequence_output:
+            if need_steps:
                 out, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=steps)
         else:
             out, state = self.rnn(seq)  # (B, T, D*H)
+        return out, state, lengths
+
+    def attention_weights(
+        self, x: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Where the network looked: α (B, T), non-negative, zero on padding, rows sum to 1."""
+        if self.attention is None:
+            raise ValueError("this RNN was built without attention (ModelConfig.attention)")
+        out, _state, lengths = self._run(x, lengths)
+        assert out is not None
+        return self.attention.weights(out, lengths)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        batch = x.shape[0]
+        out, state, lengths = self._run(x, lengths)
         if self.config.sequence_output:
+            assert out is not None
             return self.out(self.dropout(out))  # (B, T, classes)
+        if self.attention is not None:
+            assert out is not None
+            context, _alpha = self.attention(out, lengths)  # (B, D*H)
+            return self.out(self.dropout(context))  # (B, classes)
         # h_n: (layers*D, B, H), in the batch's own order even when packing sorted it.
         h_n = state[0] if isinstance(state, tuple) else state
         last = h_n.view(self.config.num_layers, self.directions, batch, -1)[-1]  # (D, B, H)
@@ -144,6 +205,17 @@ class RNN(nn.Module):
         out_params = sum(p.numel() for p in self.out.parameters())
         if cfg.sequence_output:
             out_shape: tuple[int | None, ...] = (steps, cfg.num_classes)
+        elif self.attention is not None:
+            entries.append(
+                {
+                    "name": "attention",
+                    "kind": "attention",
+                    "out_shape": (width,),
+                    "params": sum(p.numel() for p in self.attention.parameters()),
+                    "detail": "additive, softmax over steps",
+                }
+            )
+            out_shape = (cfg.num_classes,)
         else:
             entries.append(
                 {"name": "state", "kind": "last state", "out_shape": (width,), "params": 0}
