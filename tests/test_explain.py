@@ -347,6 +347,29 @@ def test_separation_is_higher_for_separated_classes() -> None:
     assert separation(apart, np.zeros(90, dtype=int)) is None
 
 
+def test_pca_and_silhouette_match_scikit_learn() -> None:
+    from sklearn.decomposition import PCA
+    from sklearn.metrics import silhouette_score
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(60, 7)) * np.arange(1, 8)
+    labels = rng.integers(0, 4, 60)
+    labels[:2] = [0, 1]
+    ours = project(x, "pca")
+    theirs = PCA(n_components=2).fit_transform(x)
+    # the same axes up to sign
+    for axis in range(2):
+        assert np.allclose(ours[:, axis], theirs[:, axis], atol=1e-8) or np.allclose(
+            ours[:, axis], -theirs[:, axis], atol=1e-8
+        )
+    apart = x + 5 * labels[:, None]
+    for feats in (x, apart):
+        assert separation(feats, labels) == pytest.approx(silhouette_score(feats, labels), abs=1e-9)
+    singleton = labels.copy()
+    singleton[5] = 9  # a class with one example
+    assert separation(x, singleton) == pytest.approx(silhouette_score(x, singleton), abs=1e-9)
+
+
 @pytest.mark.parametrize("method", ["pca", "tsne"])
 def test_layer_embeddings_cover_each_layer(method: str) -> None:
     model = _model(ModelConfig(layers=(16,)))

@@ -38,6 +38,12 @@ StoreOpt = Annotated[
 RunOpt = Annotated[
     str, typer.Option("--run", help="A run id, or `latest` (the latest finished run).")
 ]
+MethodOpt = Annotated[
+    str,
+    typer.Option(
+        "--method", help="Attribution: saliency | integrated-gradients | gradcam | occlusion"
+    ),
+]
 
 
 def _store(path: Path | None) -> Any:
@@ -163,6 +169,12 @@ def train(
     hidden_size: Annotated[int, typer.Option("--hidden-size", help="RNN hidden units.")] = 128,
     num_layers: Annotated[int, typer.Option("--num-layers", help="RNN layers.")] = 1,
     bidirectional: Annotated[bool, typer.Option("--bidirectional")] = False,
+    attention: Annotated[
+        bool,
+        typer.Option(
+            "--attention", help="RNN: attention pooling over steps instead of the last state."
+        ),
+    ] = False,
     loss: Annotated[str, typer.Option(help="ce | mse | bce (bce: binary tasks)")] = "ce",
     epochs: Annotated[int | None, typer.Option(help="Epochs to train (default 3).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
@@ -230,6 +242,7 @@ def train(
             hidden_size=hidden_size,
             num_layers=num_layers,
             bidirectional=bidirectional,
+            attention=attention,
         ),
         train=TrainConfig(
             epochs=3 if epochs is None else epochs,
@@ -306,6 +319,14 @@ def predict(
         Path | None,
         typer.Option("--show-input", help="Write the 28×28 images the network saw here."),
     ] = None,
+    explain_: Annotated[
+        bool,
+        typer.Option("--explain", help="Also write an attribution heatmap for each image."),
+    ] = False,
+    method: MethodOpt = "integrated-gradients",
+    explain_dir: Annotated[
+        Path, typer.Option("--explain-dir", help="Where --explain writes its figures.")
+    ] = Path("explanations"),
     store: StoreOpt = None,
 ) -> None:
     """Classify your own images of digits (photos, scans, drawings)."""
@@ -323,11 +344,33 @@ def predict(
                 target = show_input / f"{_safe_stem(res.path, i)}.png"
                 Image.fromarray(to_uint8(res.image), mode="L").save(target)
                 res.notes = (*res.notes, f"network input written to {target}")
+    figures: dict[int, str] = {}
+    if explain_:
+        import numpy as np
+
+        from threefigures.looking_inside import draw_image_attributions
+
+        ready = [(i, r) for i, r in enumerate(results) if r.image is not None]
+        if ready:
+            _attr, written = draw_image_attributions(
+                model,
+                np.stack([r.image for _i, r in ready if r.image is not None]),
+                classes,
+                [explain_dir / f"{_safe_stem(r.path, i)}-{method}.png" for i, r in ready],
+                method=method,
+            )
+            for (i, res), path in zip(ready, written, strict=True):
+                figures[i] = str(path)
+                res.notes = (*res.notes, f"{method} heatmap written to {path}")
     failed = [r for r in results if r.error]
     if as_json:
-        typer.echo(
-            json.dumps({"run": record.id, "predictions": [r.to_json() for r in results]}, indent=2)
-        )
+        rows = []
+        for i, res in enumerate(results):
+            row = res.to_json()
+            if i in figures:
+                row["explanation"] = {"method": method, "figure": figures[i]}
+            rows.append(row)
+        typer.echo(json.dumps({"run": record.id, "predictions": rows}, indent=2))
     else:
         for res in results:
             if res.error:
@@ -339,6 +382,100 @@ def predict(
                 typer.echo(f"    {note}")
     if failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def explain(
+    inputs: Annotated[
+        list[str], typer.Argument(help="Image files; for a names run, names (e.g. Anna Bob).")
+    ],
+    run: RunOpt = "latest",
+    method: MethodOpt = "integrated-gradients",
+    target: Annotated[
+        int | None,
+        typer.Option("--target", help="Class index to explain (default: the prediction)."),
+    ] = None,
+    layer: Annotated[
+        str | None, typer.Option("--layer", help="Grad-CAM layer, e.g. conv1 (default: last).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the figures (default RUN/explain).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    store: StoreOpt = None,
+) -> None:
+    """Why did the network answer that? One attribution figure per input (Captum)."""
+    from threefigures.runner import explain_inputs, load_run_model
+
+    model, record, config, classes = load_run_model(_store(store), run)
+    folder = out if out is not None else record.run_dir / "explain"
+    results = explain_inputs(
+        inputs, model, config, classes, folder, method=method, target=target, layer=layer
+    )
+    if as_json:
+        payload = {
+            "run": record.id,
+            "method": method,
+            "explanations": [r.to_json() for r in results],
+        }
+        typer.echo(json.dumps(payload, indent=2))
+    else:
+        for res in results:
+            if res.error:
+                typer.echo(f"error: {res.error}", err=True)
+                continue
+            assert res.probability is not None
+            delta = "" if res.delta is None else f", completeness error {res.delta:+.4f}"
+            typer.echo(
+                f"{res.source}: {res.class_name} ({100 * res.probability:.1f}%) — {method} for "
+                f"class {res.target}{delta} → {res.figure}"
+            )
+    if any(r.error for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def inside(
+    run: RunOpt = "latest",
+    input_image: Annotated[
+        str | None,
+        typer.Option("--input", help="An image of yours to follow through the network."),
+    ] = None,
+    method: MethodOpt = "integrated-gradients",
+    projection: Annotated[
+        str, typer.Option("--projection", help="Embedding view: pca | tsne")
+    ] = "pca",
+    sample: Annotated[
+        int, typer.Option("--sample", help="Test examples in the embedding view.")
+    ] = 1000,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the figures (default RUN/inside).")
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Look inside a run: attribution, weights, activations, filters and feature maps, gates
+    and attention, embeddings layer by layer, confusion and top losses."""
+    from threefigures.errors import ConfigError
+    from threefigures.runner import inside_run
+
+    if sample < 3:
+        raise ConfigError("--sample needs at least 3 examples")
+    result, record = inside_run(
+        run,
+        store=_store(store),
+        input_path=input_image,
+        out_dir=out,
+        method=method,
+        projection=projection,
+        sample=sample,
+    )
+    typer.echo(f"run {record.id}: {len(result.figures)} figures in {result.seconds:.1f} s")
+    for fig in result.figures:
+        typer.echo(f"  {fig.title}: {fig.path}")
+    separation = result.numbers.get("separation")
+    if separation:
+        text = ", ".join(f"{k} {v:.2f}" for k, v in separation.items() if v is not None)
+        typer.echo(f"  class separation (silhouette) by layer: {text}")
 
 
 @app.command()

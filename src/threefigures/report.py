@@ -53,8 +53,9 @@ def _num(value: float | None, digits: int = 4) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
-def _confusion_table(matrix: Any, classes: Sequence[str]) -> str:
-    """The confusion matrix as an HTML table, each cell shaded by its share of the row."""
+def _confusion_table(matrix: Any, classes: Sequence[str], *, shares: bool = False) -> str:
+    """The confusion matrix as an HTML table, each cell shaded by its share of the row;
+    ``shares`` writes the row-normalised percentages instead of the counts."""
     head = "".join(f"<th>{i}</th>" for i in range(len(classes)))
     rows = []
     for i, row in enumerate(matrix):
@@ -64,13 +65,34 @@ def _confusion_table(matrix: Any, classes: Sequence[str]) -> str:
             share = int(value) / total
             hue = "22,121,74" if i == j else "200,40,40"
             style = f"background:rgba({hue},{0.08 + 0.8 * share:.2f})" if value else ""
-            cells.append(f'<td style="{style}">{int(value)}</td>')
+            text = (f"{100 * share:.0f}%" if value else "·") if shares else str(int(value))
+            cells.append(f'<td style="{style}">{text}</td>')
         label = html.escape(f"{i} · {classes[i]}")
         rows.append(f"<tr><th>{label}</th>{''.join(cells)}</tr>")
+    table_id = "confusion-shares" if shares else "confusion"
     return (
-        f'<table class="confusion" id="confusion"><thead><tr><th>true \\ predicted</th>{head}'
+        f'<table class="confusion" id="{table_id}"><thead><tr><th>true \\ predicted</th>{head}'
         f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
+
+
+def _inside_section(figures: Sequence[Any]) -> str:
+    """The "Looking inside" section: each figure (key, title, path, caption) in turn."""
+    if not figures:
+        return ""
+    esc = html.escape
+    parts = [
+        '<h2 id="looking-inside">Looking inside</h2>',
+        "<p>Three answers to “deep learning is a black box”: attribution (which input made "
+        "the answer), intermediate layers (what the network computes on the way), and "
+        "error analysis — computed from this run's weights on a fixed small sample.</p>",
+    ]
+    for fig in figures:
+        parts.append(
+            f'<h3 id="{esc(fig.key)}">{esc(fig.title)}</h3><figure>{_img(fig.path)}'
+            f"<figcaption>{esc(fig.caption)}</figcaption></figure>"
+        )
+    return "\n".join(parts)
 
 
 def write_report(
@@ -88,6 +110,7 @@ def write_report(
     params: int,
     structure: tuple[Sequence[str], Sequence[Sequence[str]]],
     extra: Mapping[str, Any],
+    inside: Sequence[Any] = (),
 ) -> Path:
     """Write the report atomically and return its path."""
     esc = html.escape
@@ -122,6 +145,7 @@ def write_report(
     written = esc(datetime.now(UTC).isoformat(timespec="seconds"))
     epoch_header = ("Epoch", "Training loss", "Validation loss", "Validation accuracy", "Seconds")
     run_json = esc(json.dumps({"run": record.id, "test_accuracy": test.accuracy}))
+    inside_html = _inside_section(inside)
     body = f"""
 <h1>threefigures · run {esc(record.id)}</h1>
 <p class="lead">The article's three figures, drawn from this run: {esc(config.model.name)}
@@ -156,8 +180,11 @@ with its predicted class and the ten output probabilities. Wrong predictions are
 <p>Rows: the true class; columns: the predicted class; the diagonal is correct. Shading is
 the share of the row.</p>
 {_confusion_table(test.confusion, classes)}
+<p>The same, row-normalised: each true class's examples as shares of its row.</p>
+{_confusion_table(test.confusion, classes, shares=True)}
 {_table(("Class", "Test examples", "Correct", "Accuracy"), class_rows)}
 
+{inside_html}
 <h2>Configuration</h2>
 <pre>{esc(config.to_json())}</pre>
 <h2>Timings</h2>

@@ -315,6 +315,10 @@ def write_outputs(
     )
     paths["figure3"] = _draw_figure3(model, data, test, folder / "figure3.png")
     timings = {**timings, "figures_seconds": time.perf_counter() - started}
+    inside = _inside_for_report(model, data, test, folder / "inside")
+    if inside is not None:
+        timings["looking_inside_seconds"] = inside.seconds
+        paths.update(inside.paths())
     paths["report"] = write_report(
         folder / "report.html",
         record=record,
@@ -329,11 +333,29 @@ def write_outputs(
         params=params,
         structure=structure_rows(structure_of(model)),
         extra=extra or {},
+        inside=[] if inside is None else inside.figures,
     )
     if store is not None:
         for kind, path in paths.items():
             store.add_artifact(record.id, kind, path)
     return paths
+
+
+#: Test examples in the report's embedding view: small, so the section costs seconds.
+REPORT_INSIDE_SAMPLE = 200
+
+
+def _inside_for_report(model: nn.Module, data: Any, test: EvalResult, folder: Path) -> Any:
+    """The report's "Looking inside" figures, on a fixed small sample; ``None`` for a model
+    these views do not cover (a failure here must not cost the run its report)."""
+    from threefigures.looking_inside import inside_figures
+
+    try:
+        return inside_figures(
+            model, data, folder, test=test, sample=REPORT_INSIDE_SAMPLE, confusion_figure=False
+        )
+    except ThreeFiguresError:
+        return None
 
 
 # --- training runs -------------------------------------------------------------------------
@@ -787,3 +809,189 @@ def draw_figures(
     return write_outputs(
         record, model, config, data, result.history, result.test, timings, None, extra
     )
+
+
+# --- looking inside stored runs ---------------------------------------------------------------
+
+
+def inside_run(
+    ref: str = "latest",
+    *,
+    store: Store | None = None,
+    input_path: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    method: str | None = None,
+    projection: str = "pca",
+    sample: int = 1000,
+) -> tuple[Any, RunRecord]:
+    """Every "Looking inside" figure for a stored run (``threefigures inside``).
+
+    ``input_path``: an image of the user's to follow through the network (preprocessed as
+    ``predict`` does); default the first test example. Written to ``out_dir`` (default the
+    run's ``inside/`` folder).
+    """
+    from threefigures.looking_inside import inside_figures
+    from threefigures.preprocess import preprocess_path
+
+    store = store or Store()
+    model, record, config, _classes = load_run_model(store, ref)
+    data = load_data(config.data.name, data_dir=config.data.data_dir, binary=config.data.binary)
+    image = name = None
+    if input_path is not None:
+        if is_sequence_data(data):
+            raise ConfigError("--input takes an image; this run reads names")
+        image = preprocess_path(input_path).image
+        name = Path(input_path).name
+    folder = Path(out_dir) if out_dir is not None else record.run_dir / "inside"
+    result = inside_figures(
+        model,
+        data,
+        folder,
+        input_image=image,
+        input_name=name or "",
+        method=method,
+        projection=projection,
+        sample=sample,
+    )
+    return result, record
+
+
+@dataclass
+class Explanation:
+    """One explained input: what it is, the prediction, and the figure written (or an error)."""
+
+    source: str
+    figure: Path | None = None
+    class_name: str | None = None
+    probability: float | None = None
+    target: str | None = None
+    delta: float | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        if self.error is not None:
+            return {"input": self.source, "error": self.error}
+        return {
+            "input": self.source,
+            "class": self.class_name,
+            "probability": None if self.probability is None else round(self.probability, 6),
+            "explained_class": self.target,
+            "figure": str(self.figure),
+            "completeness_delta": self.delta,
+        }
+
+
+def explain_inputs(
+    inputs: Sequence[str],
+    model: nn.Module,
+    config: RunConfig,
+    classes: list[str],
+    out_dir: Path,
+    *,
+    method: str = "saliency",
+    target: int | None = None,
+    layer: str | None = None,
+) -> list[Explanation]:
+    """Attribution figures for image files (image models) or names (name models); each bad
+    input gets its own one-line error and the rest go on."""
+    from threefigures.errors import ImageError
+    from threefigures.explain.attribution import ExplainError
+    from threefigures.looking_inside import draw_image_attributions
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if config.model.vocab_size > 0:
+        return _explain_names(inputs, model, config, classes, out_dir, method, target)
+    from threefigures.preprocess import preprocess_path
+
+    results: list[Explanation] = []
+    for i, source in enumerate(inputs):
+        try:
+            image = preprocess_path(source).image
+            stem = _explain_stem(source, i)
+            attr, (figure,) = draw_image_attributions(
+                model,
+                image[None],
+                classes,
+                [out_dir / f"{stem}-{method}.png"],
+                method=method,
+                target=target,
+                layer=layer,
+            )
+        except (ImageError, ExplainError) as exc:
+            if isinstance(exc, ExplainError):
+                raise
+            results.append(Explanation(source=source, error=str(exc)))
+            continue
+        results.append(_explanation(source, figure, attr, classes))
+    return results
+
+
+def _explain_stem(source: str, index: int) -> str:
+    import re
+
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(source).stem)[:60] or "input"
+    return f"{index:03d}-{stem}"
+
+
+def _explanation(source: str, figure: Path, attr: Any, classes: list[str]) -> Explanation:
+    probs = attr.probabilities[0]
+    names = classes if len(classes) == len(probs) else [str(i) for i in range(len(probs))]
+    best = int(probs.argmax())
+    return Explanation(
+        source=source,
+        figure=figure,
+        class_name=names[best],
+        probability=float(probs[best]),
+        target=names[int(attr.targets[0])],
+        delta=None if attr.delta is None else float(attr.delta[0]),
+    )
+
+
+def _explain_names(
+    inputs: Sequence[str],
+    model: nn.Module,
+    config: RunConfig,
+    classes: list[str],
+    out_dir: Path,
+    method: str,
+    target: int | None,
+) -> list[Explanation]:
+    from threefigures.data.sequences import VOCAB, encode
+    from threefigures.errors import DataError
+    from threefigures.explain.attribution import attribute
+    from threefigures.figures.inside import draw_sequence_attribution
+    from threefigures.looking_inside import token_text
+
+    vocab = list(VOCAB)
+    # next-character models read names after a start token; the gender model reads them bare
+    framed = config.model.sequence_output
+    results: list[Explanation] = []
+    for i, text in enumerate(inputs):
+        try:
+            if not text.strip():
+                raise DataError(f"{text!r}: an empty name")
+            ids = encode(text.strip(), vocab, add_start=framed)
+        except DataError as exc:
+            results.append(Explanation(source=text, error=str(exc)))
+            continue
+        x = torch.tensor([ids])  # (1, T)
+        lengths = torch.tensor([len(ids)])
+        attr = attribute(model, x, method=method, target=target, lengths=lengths)
+        names = classes if len(classes) == attr.probabilities.shape[1] else list(vocab)
+        probs = attr.probabilities[0]
+        order = np.argsort(-probs)[:3]
+        figure = draw_sequence_attribution(
+            [
+                {
+                    "text": token_text(ids, vocab),
+                    "scores": attr.maps[0].tolist(),
+                    "top": [(names[j], float(probs[j])) for j in order],
+                    "true": None,
+                }
+            ],
+            out_dir / f"{_explain_stem(text, i)}-{method}.png",
+            method=method,
+            title=f"Attribution per character for “{text.strip()}”",
+        )
+        results.append(_explanation(text, figure, attr, names))
+    return results
