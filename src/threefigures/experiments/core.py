@@ -1,0 +1,291 @@
+"""The machinery every experiment shares: a registry, seeded training of one configuration
+on a (sub)set of the data, every run recorded in the store, and the result written as a
+figure, a table, a verdict and ``result.json``.
+
+An experiment is a function ``(ctx: Context) -> Outcome`` registered under a name. It trains
+what it needs through :meth:`Context.train` (which records each run in the store with its
+per-epoch metrics and weights), compares the numbers with :mod:`.verdict`, draws its figure
+with :mod:`threefigures.figures.claims`, and returns the table and verdict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from threefigures.checkpoint import atomic_write_text, save_weights
+from threefigures.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from threefigures.data import Dataset, load_data
+from threefigures.errors import ConfigError
+from threefigures.experiments.verdict import Comparison, Verdict
+from threefigures.models import create_model
+from threefigures.store import Store
+from threefigures.training import FitResult, fit
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Outcome:
+    """What an experiment found: its table, figure and verdict, and the comparisons behind
+    the verdict."""
+
+    claim: str
+    question: str
+    header: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+    figure: Path
+    verdict: Verdict
+    comparisons: list[Comparison]
+    notes: list[str] = field(default_factory=list)
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    """An experiment's outcome plus how it was run."""
+
+    name: str
+    outcome: Outcome
+    command: str
+    seeds: list[int]
+    quick: bool
+    seconds: float
+    runs: list[str]
+    folder: Path
+
+    def to_dict(self) -> dict[str, Any]:
+        o = self.outcome
+        return {
+            "name": self.name,
+            "claim": o.claim,
+            "question": o.question,
+            "verdict": o.verdict.to_dict(),
+            "comparisons": [c.to_dict() for c in o.comparisons],
+            "table": {"header": list(o.header), "rows": [list(r) for r in o.rows]},
+            "figure": o.figure.name,
+            "notes": o.notes,
+            "numbers": o.numbers,
+            "command": self.command,
+            "seeds": self.seeds,
+            "quick": self.quick,
+            "seconds": round(self.seconds, 1),
+            "runs": self.runs,
+        }
+
+
+@dataclass
+class Context:
+    """What an experiment gets: seeds, mode, data override, its output folder and the store."""
+
+    name: str
+    seeds: list[int]
+    quick: bool
+    out_dir: Path
+    store: Store | None = None
+    data: str | None = None
+    log: Log = print
+    pretrained: Path | None = None  # a user's safetensors weights for the transfer experiment
+    runs: list[str] = field(default_factory=list)
+    _datasets: dict[str, Any] = field(default_factory=dict)
+
+    def dataset(self, name: str) -> Any:
+        """Load a dataset once per experiment."""
+        if name not in self._datasets:
+            self._datasets[name] = load_data(name)
+        return self._datasets[name]
+
+    def train(
+        self,
+        data: Any,
+        model: ModelConfig,
+        train: TrainConfig,
+        *,
+        label: str,
+        init: Callable[[torch.nn.Module], None] | None = None,
+        val_fraction: float = 0.1,
+    ) -> tuple[torch.nn.Module, FitResult]:
+        """Train one configuration (seeded by ``train.seed``) and record it in the store.
+
+        ``init``: called on the fresh model before training (e.g. to load pretrained
+        weights and freeze layers). Returns the trained model and its fit result (with the
+        test evaluation).
+        """
+        from threefigures.runner import model_config_for
+
+        model_cfg = model_config_for(data, model, loss=train.loss)
+        run_cfg = RunConfig(
+            data=DataConfig(name=data.name, val_fraction=val_fraction), model=model_cfg, train=train
+        )
+        run_cfg.validate()
+        torch.manual_seed(train.seed)
+        net = create_model(model_cfg)
+        if init is not None:
+            init(net)
+        record = None
+        if self.store is not None:
+            record = self.store.create_run(
+                config=run_cfg.to_dict(),
+                data_name=data.name,
+                model_name=model_cfg.name,
+                epochs=train.epochs,
+                run_dir=self.out_dir / "runs" / f"{len(self.runs):03d}",
+                info={"experiment": self.name, "label": label},
+            )
+        result = fit(net, data, train, val_fraction=val_fraction)
+        assert result.test is not None
+        if self.store is not None and record is not None:
+            h = result.history
+            for i, epoch in enumerate(h.epoch):
+                self.store.record_epoch(
+                    record.id,
+                    epoch=epoch,
+                    train_loss=h.epoch_loss[i],
+                    val_loss=h.val_loss[i] if i < len(h.val_loss) else None,
+                    val_accuracy=h.val_accuracy[i] if i < len(h.val_accuracy) else None,
+                    seconds=h.epoch_seconds[i],
+                    batches=[],
+                )
+            record.run_dir.mkdir(parents=True, exist_ok=True)
+            save_weights(net, record.run_dir / "model.safetensors")
+            atomic_write_text(
+                record.run_dir / "config.json",
+                json.dumps({**run_cfg.to_dict(), "classes": list(data.classes)}, indent=2),
+            )
+            self.store.set_status(
+                record.id,
+                "finished",
+                test_accuracy=result.test.accuracy,
+                seconds=result.train_seconds,
+                device=result.device,
+                info={"experiment": self.name, "label": label, "sizes": result.sizes},
+            )
+            self.runs.append(record.id)
+        self.log(
+            f"  {label:<44} seed {train.seed}: test {100 * result.test.accuracy:6.2f}%  "
+            f"({result.train_seconds:.1f} s)"
+        )
+        return net, result
+
+
+def subset(data: Dataset, n: int, seed: int) -> Dataset:
+    """A stratified random subset of ``n`` training examples (same test set), seeded."""
+    if n >= len(data.train_y):
+        return data
+    gen = np.random.default_rng(seed)
+    labels = data.train_y.numpy()
+    classes = np.unique(labels)
+    per_class = {c: np.flatnonzero(labels == c) for c in classes}
+    for idx in per_class.values():
+        gen.shuffle(idx)
+    # round-robin over classes so every class gets ⌊n/K⌋ or ⌈n/K⌉ examples
+    chosen: list[int] = []
+    depth = 0
+    while len(chosen) < n:
+        for c in classes:
+            if depth < len(per_class[c]) and len(chosen) < n:
+                chosen.append(int(per_class[c][depth]))
+        depth += 1
+    index = torch.from_numpy(np.sort(np.array(chosen)))
+    return dataclasses.replace(data, train_x=data.train_x[index], train_y=data.train_y[index])
+
+
+def mean_std(values: Sequence[float]) -> str:
+    """ "93.1 ± 0.4" in percent (± one standard deviation over seeds; none for one seed)."""
+    arr = np.asarray(values, dtype=float) * 100
+    if len(arr) < 2:
+        return f"{arr.mean():.1f}"
+    return f"{arr.mean():.1f} ± {arr.std(ddof=1):.1f}"
+
+
+ExperimentFn = Callable[[Context], Outcome]
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    summary: str
+    run: ExperimentFn
+
+
+REGISTRY: dict[str, Spec] = {}
+
+
+def register(name: str, summary: str) -> Callable[[ExperimentFn], ExperimentFn]:
+    def deco(fn: ExperimentFn) -> ExperimentFn:
+        REGISTRY[name] = Spec(name, summary, fn)
+        return fn
+
+    return deco
+
+
+def run_experiment(
+    name: str,
+    *,
+    seeds: int = 3,
+    quick: bool = False,
+    data: str | None = None,
+    out_dir: Path | None = None,
+    store: Store | None = None,
+    log: Log = print,
+    pretrained: Path | None = None,
+) -> Report:
+    """Run one registered experiment and write ``result.json`` and ``table.md`` beside its
+    figure in ``out_dir`` (default ``experiments/NAME``)."""
+    from threefigures import experiments  # registers every experiment
+
+    if name not in REGISTRY:
+        raise ConfigError(
+            f"unknown experiment {name!r}; choose one of {', '.join(experiments.names())}, all"
+        )
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {seeds}")
+    seed_list = [0] if quick else list(range(seeds))
+    folder = (out_dir or Path("experiments")) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    ctx = Context(
+        name=name,
+        seeds=seed_list,
+        quick=quick,
+        out_dir=folder,
+        store=store,
+        data=data,
+        log=log,
+        pretrained=pretrained,
+    )
+    log(f"experiment {name}: {REGISTRY[name].summary}" + (" (quick)" if quick else ""))
+    started = time.perf_counter()
+    outcome = REGISTRY[name].run(ctx)
+    command = f"threefigures experiment {name}" + (
+        " --quick" if quick else f" --seeds {len(seed_list)}"
+    )
+    if data:
+        command += f" --data {data}"
+    report = Report(
+        name=name,
+        outcome=outcome,
+        command=command,
+        seeds=seed_list,
+        quick=quick,
+        seconds=time.perf_counter() - started,
+        runs=list(ctx.runs),
+        folder=folder,
+    )
+    atomic_write_text(folder / "result.json", json.dumps(report.to_dict(), indent=2))
+    atomic_write_text(folder / "table.md", markdown_table(outcome.header, outcome.rows))
+    log(f"verdict: {outcome.verdict.label} — {outcome.verdict.summary}")
+    return report
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
