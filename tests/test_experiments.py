@@ -1,0 +1,85 @@
+"""The experiments' shared machinery: subsets, the small-data experiment in quick mode, the
+claims page and the CLI command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from threefigures.cli import main
+from threefigures.experiments import names, run_experiment
+from threefigures.experiments.core import markdown_table, mean_std, subset
+from threefigures.experiments.page import write_claims_page
+from threefigures.store import Store
+
+
+def test_subset_is_stratified_seeded_and_keeps_the_test_set(synthetic) -> None:
+    part = subset(synthetic, 100, seed=1)
+    counts = np.bincount(part.train_y.numpy(), minlength=10)
+    assert counts.tolist() == [10] * 10
+    assert part.test_x is synthetic.test_x
+    again = subset(synthetic, 100, seed=1)
+    other = subset(synthetic, 100, seed=2)
+    assert (again.train_x == part.train_x).all()
+    assert not (other.train_x == part.train_x).all()
+    assert subset(synthetic, 10_000, seed=0) is synthetic
+    odd = subset(synthetic, 25, seed=0)
+    assert sorted(np.bincount(odd.train_y.numpy()).tolist()) == [2] * 5 + [3] * 5
+
+
+def test_formatting_helpers() -> None:
+    assert mean_std([0.9]) == "90.0"
+    assert mean_std([0.9, 0.92]) == "91.0 ± 1.4"
+    assert markdown_table(("a", "b"), [(1, 2)]) == "| a | b |\n|---|---|\n| 1 | 2 |\n"
+
+
+def test_every_article_claim_is_registered() -> None:
+    assert names()[0] == "small-data"
+
+
+@pytest.fixture(scope="module")
+def small_data_quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("exp")
+    store = Store(out / "db.sqlite")
+    report = run_experiment("small-data", quick=True, out_dir=out, store=store, log=lambda _m: None)
+    return report, store, out
+
+
+def test_small_data_quick_writes_figure_table_verdict_and_runs(small_data_quick) -> None:
+    report, store, out = small_data_quick
+    folder = out / "small-data"
+    with Image.open(folder / "small-data.png") as img:
+        assert img.width > 400
+    result = json.loads((folder / "result.json").read_text())
+    assert result["verdict"]["label"] in ("holds", "does not hold here", "mixed")
+    assert result["quick"] is True and result["seeds"] == [0]
+    assert "| Model | n=100 | n=300 |" in (folder / "table.md").read_text()
+    models = [row[0] for row in result["table"]["rows"]]
+    assert models[:2] == ["MLP", "CNN"] and "SVM (RBF)" in models
+    # every trained network is a finished run in the store (4 networks × 2 sizes + pretraining)
+    runs = store.list_runs()
+    assert len(runs) == len(report.runs) == 9
+    assert all(r.status == "finished" and r.info["experiment"] == "small-data" for r in runs)
+    assert all((r.run_dir / "model.safetensors").exists() for r in runs)
+    # the verdict is the one the comparisons give
+    outcomes = [c["outcome"] for c in result["comparisons"]]
+    assert result["verdict"]["supports"] == outcomes.count("supports")
+
+
+def test_claims_page_is_self_contained(small_data_quick, tmp_path: Path) -> None:
+    report, _store, _out = small_data_quick
+    page = write_claims_page([report], tmp_path / "claims.html").read_text()
+    assert "data:image/png;base64," in page and "<script src" not in page
+    assert "threefigures experiment small-data --quick" in page
+    assert report.outcome.verdict.label in page
+
+
+def test_cli_experiment_errors(tmp_path: Path, capsys) -> None:
+    assert main(["--store", str(tmp_path / "db"), "experiment", "astrology", "--quick"]) == 1
+    assert "unknown experiment" in capsys.readouterr().err
+    assert main(["--store", str(tmp_path / "db"), "experiment", "small-data", "--seeds", "0"]) == 1
+    assert "--seeds" in capsys.readouterr().err
