@@ -592,14 +592,19 @@ def resume_run(
         torch.manual_seed(config.train.seed)
         model = create_model(config.model.name, config.model)
         resume = ResumeState(0, History())
-    if resume.epochs_done >= config.train.epochs:
+    if resume.epochs_done > config.train.epochs:
         raise ThreeFiguresError(
-            f"run {record.id} has {resume.epochs_done} finished epochs already; nothing to resume"
+            f"run {record.id} has {resume.epochs_done} finished epochs already, more than "
+            f"the {config.train.epochs} asked for"
         )
     store.truncate_after(record.id, resume.epochs_done)
     store.set_status(record.id, "running", epochs_planned=config.train.epochs)
     _write_run_config(record.run_dir, record.id, config, classes)
-    log(f"resuming run {record.id} after epoch {resume.epochs_done}")
+    if resume.epochs_done == config.train.epochs:
+        # stopped after its last checkpoint but before its test, figures and report
+        log(f"run {record.id}: all {resume.epochs_done} epochs saved; finishing it")
+    else:
+        log(f"resuming run {record.id} after epoch {resume.epochs_done}")
     return _run_fit(
         store,
         store.get(record.id),

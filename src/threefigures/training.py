@@ -32,15 +32,26 @@ class TrainingInterrupted(ThreeFiguresError):
         self.epochs_done = epochs_done
 
 
+#: A loss this many times its first value (or 1, if larger) counts as diverged: a training
+#: that is learning never climbs there, while an exploding one (Adam at lr 1e6 reached 1e15
+#: here) may stay finite for a long time.
+DIVERGED_FACTOR = 1e4
+
+
 class TrainingDiverged(ThreeFiguresError):
-    """The loss became NaN or infinite."""
+    """The loss became NaN or infinite, or exploded past DIVERGED_FACTOR × its start."""
 
     def __init__(self, epoch: int, batch: int, value: float) -> None:
+        what = f"became {value}" if not math.isfinite(value) else f"exploded to {value:.3g}"
         super().__init__(
-            f"loss became {value} at epoch {epoch}, batch {batch}: training stopped "
+            f"loss {what} at epoch {epoch}, batch {batch}: training stopped "
             "(try a smaller learning rate)"
         )
         self.epoch, self.batch = epoch, batch
+
+
+def _diverged(value: float, first: float) -> bool:
+    return not math.isfinite(value) or value > DIVERGED_FACTOR * max(first, 1.0)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -457,6 +468,8 @@ def fit(
     best_val, stale = math.inf, 0
     stopped_early = False
     epochs_done = first_epoch - 1
+    # divergence is judged against the run's very first batch loss (kept across resumes)
+    first_loss: float | None = history.batch_loss[0] if history.batch_loss else None
     try:
         for epoch in range(first_epoch, config.epochs + 1):
             epoch_start = time.perf_counter()
@@ -496,7 +509,9 @@ def fit(
                     loss.backward()
                     if check_every_step:
                         value = loss.item()
-                        if not math.isfinite(value):
+                        if first_loss is None:
+                            first_loss = value
+                        if _diverged(value, first_loss):
                             raise TrainingDiverged(epoch, step + 1, value)
                     if config.grad_clip > 0:
                         torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
@@ -509,9 +524,14 @@ def fit(
             if bar is not None:
                 bar.close()
             batch_losses = losses.float().cpu()
-            if not check_every_step and not bool(torch.isfinite(batch_losses).all()):
-                bad = int((~torch.isfinite(batch_losses)).nonzero()[0])
-                raise TrainingDiverged(epoch, bad + 1, float(batch_losses[bad]))
+            if not check_every_step and len(batch_losses):
+                if first_loss is None:
+                    first_loss = float(batch_losses[0])
+                limit = DIVERGED_FACTOR * max(first_loss, 1.0)
+                bad_steps = (~torch.isfinite(batch_losses) | (batch_losses > limit)).nonzero()
+                if len(bad_steps):
+                    bad = int(bad_steps[0])
+                    raise TrainingDiverged(epoch, bad + 1, float(batch_losses[bad]))
             val = (
                 evaluate(
                     model,
