@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-fast bench lint clean
+.PHONY: demo test test-fast bench lint clean reliability
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
+
+reliability: $(STAMP)
+	$(BIN)/python -m pytest tests/test_bad_input.py tests/test_reliability.py tests/test_web.py \
+		--reliability-report docs/RELIABILITY.md
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_mlp.py

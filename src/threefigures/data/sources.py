@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,6 +194,35 @@ def _stage_idx(src_dir: Path, raw_dir: Path) -> None:
         os.replace(tmp, target)
 
 
+_IDX_MAGIC = {"images": 2051, "labels": 2049}
+
+
+def _idx_problem(raw: Path) -> str | None:
+    """Name what is wrong with the IDX files in ``raw`` (torchvision only asserts): a wrong
+    magic number, a short header, or image and label counts that differ."""
+    counts: dict[tuple[str, str], int] = {}
+    for path in sorted(raw.glob("*-ubyte*")):
+        opener = gzip.open if path.suffix == ".gz" else open
+        try:
+            with opener(path, "rb") as fh:
+                header = fh.read(8)
+        except (OSError, EOFError) as exc:
+            return f"{path.name}: {exc}"
+        if len(header) < 8:
+            return f"{path.name}: the file is shorter than an IDX header"
+        magic, count = struct.unpack(">II", header)
+        kind = "images" if "images" in path.name else "labels"
+        if magic != _IDX_MAGIC[kind]:
+            return f"{path.name}: magic number {magic}, expected {_IDX_MAGIC[kind]} for {kind}"
+        split = "train" if path.name.startswith("train") else "test"
+        counts[(split, kind)] = count
+    for split in ("train", "test"):
+        images, labels = counts.get((split, "images")), counts.get((split, "labels"))
+        if images is not None and labels is not None and images != labels:
+            return f"{split}: {images} images but {labels} labels"
+    return None
+
+
 def _read_torchvision(
     cls_name: str, root: Path, download: bool, what: str
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -205,7 +235,8 @@ def _read_torchvision(
     except RuntimeError as exc:  # torchvision: "Dataset not found. You can use download=True"
         raise DataError(f"{what}: {exc}") from None
     except (AssertionError, ValueError, TypeError, OSError, EOFError) as exc:
-        raise DataError(f"{what}: not valid IDX files ({exc})") from None
+        detail = _idx_problem(root / cls_name / "raw") or str(exc) or type(exc).__name__
+        raise DataError(f"{what}: not valid IDX files ({detail})") from None
     tensors = (train.data, train.targets, test.data, test.targets)
     _check_pair(tensors[0], tensors[1], f"{what} (train)")
     _check_pair(tensors[2], tensors[3], f"{what} (test)")
