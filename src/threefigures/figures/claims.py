@@ -164,5 +164,5 @@ def draw_grouped_bars(
         fig.suptitle(title, x=0.01, ha="left", fontsize=12, fontweight="bold", color=INK)
         if subtitle:
             fig.text(0.01, 0.905, subtitle, fontsize=8.5, color=MUTED, ha="left")
-        fig.subplots_adjust(top=0.82, bottom=0.28, left=0.1, right=0.98)
+        fig.subplots_adjust(top=0.82, bottom=0.28, left=0.14, right=0.98)
         return save(fig, path)
