@@ -115,7 +115,7 @@ def test_attribution_signed(tmp_path: Path, true_label: str | None) -> None:
             note="completeness error 0.002",
         ),
         target,
-        min_width=1200,
+        min_width=1000,
     )
 
 
@@ -127,7 +127,7 @@ def test_attribution_non_negative_uint8_and_few_classes(tmp_path: Path) -> None:
         image, heat, [("Sneaker", 0.6), ("Sandal", 0.4)], str(target), method="saliency"
     )
     assert out == target
-    _check_png(out, min_width=1200)
+    _check_png(out, min_width=1000)
 
 
 def test_attribution_all_zero_heat(tmp_path: Path) -> None:
@@ -680,7 +680,7 @@ def test_confusion_normalised_with_an_empty_row(tmp_path: Path) -> None:
     matrix = rng.integers(0, 30, size=(10, 10)) + np.diag(np.full(10, 300))
     matrix[4] = 0  # no examples of class 4: its share row shows "—"
     target = tmp_path / "confusion.png"
-    _draw(lambda: draw_confusion_normalised(matrix, FASHION, target), target, min_width=1200)
+    _draw(lambda: draw_confusion_normalised(matrix, FASHION, target), target, min_width=1000)
 
 
 @pytest.mark.parametrize("n", [2, 40])

@@ -52,8 +52,15 @@ def _store(path: Path | None) -> Any:
     return Store(path or _state["store"])
 
 
+def _say(msg: str, err: bool = False) -> None:
+    """Print one message. File names that are not valid UTF-8 reach Python as surrogate
+    escapes, which no terminal encoding accepts: show them as U+FFFD instead of failing."""
+    text = str(msg).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    typer.echo(text, err=err)
+
+
 def _echo(msg: str) -> None:
-    typer.echo(msg)
+    _say(msg)
 
 
 @app.callback()
@@ -370,16 +377,16 @@ def predict(
             if i in figures:
                 row["explanation"] = {"method": method, "figure": figures[i]}
             rows.append(row)
-        typer.echo(json.dumps({"run": record.id, "predictions": rows}, indent=2))
+        _say(json.dumps({"run": record.id, "predictions": rows}, indent=2))
     else:
         for res in results:
             if res.error:
-                typer.echo(f"error: {res.error}", err=True)
+                _say(f"error: {res.error}", err=True)
                 continue
             top = ", ".join(f"{c} {100 * p:.1f}%" for c, p in res.top or [])
-            typer.echo(f"{res.path}: {res.class_name}   ({top})")
+            _say(f"{res.path}: {res.class_name}   ({top})")
             for note in res.notes:
-                typer.echo(f"    {note}")
+                _say(f"    {note}")
     if failed:
         raise typer.Exit(1)
 
@@ -418,15 +425,15 @@ def explain(
             "method": method,
             "explanations": [r.to_json() for r in results],
         }
-        typer.echo(json.dumps(payload, indent=2))
+        _say(json.dumps(payload, indent=2))
     else:
         for res in results:
             if res.error:
-                typer.echo(f"error: {res.error}", err=True)
+                _say(f"error: {res.error}", err=True)
                 continue
             assert res.probability is not None
             delta = "" if res.delta is None else f", completeness error {res.delta:+.4f}"
-            typer.echo(
+            _say(
                 f"{res.source}: {res.class_name} ({100 * res.probability:.1f}%) — {method} for "
                 f"class {res.target}{delta} → {res.figure}"
             )
@@ -469,13 +476,13 @@ def inside(
         projection=projection,
         sample=sample,
     )
-    typer.echo(f"run {record.id}: {len(result.figures)} figures in {result.seconds:.1f} s")
+    _say(f"run {record.id}: {len(result.figures)} figures in {result.seconds:.1f} s")
     for fig in result.figures:
-        typer.echo(f"  {fig.title}: {fig.path}")
+        _say(f"  {fig.title}: {fig.path}")
     separation = result.numbers.get("separation")
     if separation:
         text = ", ".join(f"{k} {v:.2f}" for k, v in separation.items() if v is not None)
-        typer.echo(f"  class separation (silhouette) by layer: {text}")
+        _say(f"  class separation (silhouette) by layer: {text}")
 
 
 @app.command()
@@ -507,7 +514,7 @@ def evaluate(
     )
     per_class = result.per_class_accuracy()
     if as_json:
-        typer.echo(
+        _say(
             json.dumps(
                 {
                     "run": record.id,
@@ -705,6 +712,51 @@ def runs_show(
 
 
 @app.command()
+def experiment(
+    name: Annotated[str, typer.Argument(help="An experiment (see --help) or `all`.")],
+    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per configuration.")] = 3,
+    data: Annotated[
+        str | None, typer.Option("--data", help="Dataset override, e.g. fashion-mnist.")
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Tiny sizes and one seed: exercise the machinery.")
+    ] = False,
+    pretrained: Annotated[
+        Path | None,
+        typer.Option("--pretrained", help="transfer: your own CNN weights (.safetensors)."),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for results (one subfolder per experiment).")
+    ] = Path("experiments"),
+    store: StoreOpt = None,
+) -> None:
+    """Test one of the article's claims (small-data, dropout, augmentation, transfer, losses,
+    activations, devices, depth), or `all` of them and write claims.html."""
+    from threefigures.experiments import names, run_experiment
+    from threefigures.experiments.page import write_claims_page
+
+    chosen = names() if name == "all" else [name]
+    reports = [
+        run_experiment(
+            n,
+            seeds=seeds,
+            quick=quick,
+            data=data,
+            out_dir=out,
+            store=_store(store),
+            log=_echo,
+            pretrained=pretrained,
+        )
+        for n in chosen
+    ]
+    for report in reports:
+        _say(f"{report.name}: {report.outcome.verdict.label} — {report.folder / 'result.json'}")
+    if name == "all":
+        page = write_claims_page(reports, out / "claims.html")
+        _say(f"claims page: {page}")
+
+
+@app.command()
 def models() -> None:
     """List the models, one line each."""
     from threefigures.models import list_models
@@ -722,6 +774,38 @@ def datasets() -> None:
         _echo(name)
 
 
+@app.command()
+def serve(
+    run: Annotated[
+        str | None,
+        typer.Option(
+            "--run", help="Run that answers the drawing page by default (id or `latest`)."
+        ),
+    ] = None,
+    host: Annotated[
+        str, typer.Option(help="Interface to bind; the default keeps it on this machine.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    store: StoreOpt = None,
+    max_upload_mb: Annotated[
+        float, typer.Option("--max-upload-mb", help="Largest image upload, in MiB.")
+    ] = 5.0,
+) -> None:
+    """Serve the web page: draw a digit and watch it go through the network."""
+    from threefigures.web.server import run_server
+    from threefigures.web.settings import MIB, Settings
+
+    settings = Settings(
+        store=store or _state["store"],
+        run=run,
+        host=host,
+        port=port,
+        max_upload_bytes=int(max_upload_mb * MIB),
+    ).validate()
+    _echo(f"threefigures web page on http://{host}:{port}/ (Ctrl-C stops it)")
+    run_server(settings)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning user errors into one line and an exit code."""
     from threefigures.errors import ThreeFiguresError
@@ -736,17 +820,15 @@ def main(argv: list[str] | None = None) -> int:
     except ThreeFiguresError as exc:
         if debug:
             raise
-        typer.echo(f"error: {exc}", err=True)
+        _say(f"error: {exc}", err=True)
         return 1
     except KeyboardInterrupt:
-        typer.echo("error: interrupted", err=True)
+        _say("error: interrupted", err=True)
         return 130
     except Exception as exc:
         if debug:
             raise
-        typer.echo(
-            f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True
-        )
+        _say(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
         return 1
     return 0
 

@@ -1,0 +1,206 @@
+"""Latency of ``POST /api/predict`` under load: a real ``threefigures serve`` process on
+loopback, 20 concurrent clients sending 2,000 drawings, as the page sends them (56×56 grey
+values in [0, 1], JSON). Prints p50/p90/p99/max, throughput and the number of errors; the
+target is p99 ≤ 50 ms with 0 errors (printed, not asserted).
+
+    python benchmarks/bench_web.py                         # trains the demo network first
+    python benchmarks/bench_web.py --store runs/threefigures.db --run latest
+
+The server runs in its own process so that the client's CPU time (httpx, asyncio) does not
+share a GIL with it; on a 2-core machine the two still share the cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image, ImageDraw
+
+PAD = 280  # the page's drawing pad, in canvas pixels
+SEND = 56  # the side the page downsamples it to
+
+#: A few digits as the page's users draw them: strokes in fractions of the pad's side.
+DRAWINGS = [
+    [[(0.25, 0.2), (0.75, 0.2), (0.42, 0.85)]],  # 7
+    [[(0.35, 0.15), (0.25, 0.55), (0.75, 0.55)], [(0.62, 0.25), (0.62, 0.88)]],  # 4
+    [[(0.5, 0.15), (0.5, 0.85)]],  # 1
+    [[(0.28, 0.3), (0.4, 0.17), (0.6, 0.17), (0.7, 0.32), (0.62, 0.5), (0.28, 0.82), (0.75, 0.82)]],
+    [[(0.3, 0.2), (0.6, 0.17), (0.68, 0.32), (0.45, 0.48), (0.7, 0.62), (0.62, 0.8), (0.3, 0.8)]],
+    [[(0.5, 0.15), (0.32, 0.3), (0.3, 0.65), (0.5, 0.85), (0.68, 0.65), (0.7, 0.3), (0.5, 0.15)]],
+]
+
+
+def drawing_body(strokes: list[list[tuple[float, float]]]) -> bytes:
+    """The JSON the page would POST for these strokes (white ink, 56×56, two decimals)."""
+    pad = Image.new("L", (PAD, PAD), 0)
+    draw = ImageDraw.Draw(pad)
+    for points in strokes:
+        xy = [(x * PAD, y * PAD) for x, y in points]
+        draw.line(xy, fill=255, width=PAD // 11, joint="curve")
+    small = np.asarray(pad.resize((SEND, SEND), Image.Resampling.BOX), dtype=np.float64) / 255
+    rows = np.round(small, 2).tolist()  # JSON.stringify writes 0 and 1, not 0.0 and 1.0:
+    rows = [[int(v) if v.is_integer() else v for v in row] for row in rows]
+    return json.dumps({"pixels": rows}, separators=(",", ":")).encode()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def train_demo(folder: Path) -> Path:
+    """The Figure 1 MLP with the demo's defaults (784 → 256 → 10, digits, 3 epochs)."""
+    from threefigures.config import RunConfig
+    from threefigures.runner import train_run
+    from threefigures.store import Store
+
+    store = Store(folder / "runs" / "threefigures.db")
+    started = time.perf_counter()
+    outcome = train_run(RunConfig(), store=store)
+    assert outcome is not None
+    print(
+        f"trained the demo network in {time.perf_counter() - started:.1f} s "
+        f"(test accuracy {100 * outcome.test.accuracy:.2f}%)"
+    )
+    return store.path
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_server(store: Path, run: str, port: int) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "threefigures", "serve", "--store", str(store)]
+    cmd += ["--run", run, "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            raise SystemExit(f"the server exited ({proc.returncode}):\n{err}")
+        try:
+            health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1.0)
+            if health.status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("the server did not answer /health within 120 s")
+
+
+async def load(
+    url: str, bodies: list[bytes], requests: int, concurrency: int
+) -> tuple[list[float], list[float], list[str], float]:
+    """``requests`` POSTs from ``concurrency`` clients, each sending as soon as it has its
+    answer. Returns latencies (s), the server's own compute times (ms), errors, wall time."""
+    latencies: list[float] = []
+    compute: list[float] = []
+    errors: list[str] = []
+    counter = iter(range(requests))
+    headers = {"Content-Type": "application/json"}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30.0) as client:
+
+        async def worker() -> None:
+            for i in counter:
+                started = time.perf_counter()
+                try:
+                    response = await client.post(
+                        "/api/predict", content=bodies[i % len(bodies)], headers=headers
+                    )
+                except httpx.HTTPError as exc:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                latencies.append(time.perf_counter() - started)
+                if response.status_code != 200:
+                    errors.append(f"HTTP {response.status_code}: {response.text[:200]}")
+                else:
+                    compute.append(float(response.json()["compute_ms"]))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return latencies, compute, errors, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--store", type=Path, help="runs store (default: train the demo)")
+    parser.add_argument("--run", default="latest", help="run id or latest")
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=100, help="requests not counted")
+    parser.add_argument("--single", type=int, default=300, help="requests from one client first")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = args.store or train_demo(Path(tmp))
+        port = free_port()
+        server = start_server(store, args.run, port)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            bodies = [drawing_body(d) for d in DRAWINGS]
+            asyncio.run(load(url, bodies, args.warmup, args.concurrency))
+            single, _c, single_errors, _w = asyncio.run(load(url, bodies, args.single, 1))
+            server_cpu, client_cpu = cpu_seconds(server.pid), time.process_time()
+            latencies, compute, errors, wall = asyncio.run(
+                load(url, bodies, args.requests, args.concurrency)
+            )
+            server_cpu = cpu_seconds(server.pid) - server_cpu
+            client_cpu = time.process_time() - client_cpu
+            errors += single_errors
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+    ms = np.asarray(latencies) * 1000
+    fast = [m for m in ("httptools", "uvloop") if importlib.util.find_spec(m) is not None]
+    print(f"uvicorn with {' + '.join(fast) or 'h11 + asyncio (no httptools/uvloop installed)'}")
+    print(
+        f"POST /api/predict · {args.requests} requests · {args.concurrency} concurrent clients · "
+        f"{len(bodies[0]):,}-byte drawings · loopback · {os.cpu_count()} CPUs"
+    )
+    if len(ms):
+        p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+        print(
+            f"latency  p50 {p50:.1f} ms   p90 {p90:.1f} ms   p99 {p99:.1f} ms   "
+            f"max {ms.max():.1f} ms   (target p99 ≤ 50 ms)"
+        )
+        print(f"server compute per request: median {np.median(compute):.2f} ms")
+    n = max(1, len(latencies))
+    print(
+        f"CPU per request: server {1000 * server_cpu / n:.2f} ms, "
+        f"this client {1000 * client_cpu / n:.2f} ms (they share the machine's cores)"
+    )
+    if single:
+        one = np.asarray(single) * 1000
+        print(
+            f"one client alone ({len(one)} requests): p50 {np.percentile(one, 50):.1f} ms   "
+            f"p99 {np.percentile(one, 99):.1f} ms"
+        )
+    print(f"throughput {len(ms) / wall:.0f} requests/s over {wall:.1f} s")
+    print(f"errors {len(errors)}")
+    for line in errors[:5]:
+        print(f"  {line}")
+
+
+if __name__ == "__main__":
+    main()

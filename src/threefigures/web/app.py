@@ -1,0 +1,243 @@
+"""The FastAPI app: thin routes over :class:`threefigures.web.service.WebService`.
+
+Every error, whatever raised it, is answered as JSON ``{"error": "one line"}``:
+
+- 400 the body cannot be read (invalid JSON, nested too deeply, bad multipart, no file);
+- 404 unknown run, figure, report or route; 405 wrong method;
+- 409 the run cannot answer (weights or folder missing, unreadable checkpoint, not an
+  image model);
+- 413 body or upload over the limit (by Content-Length, or counted while reading);
+- 415 neither ``application/json`` nor ``multipart/form-data``;
+- 422 readable but unusable: schema errors (strings, ragged rows, wrong shape, out of
+  range, NaN), not an image, corrupt, a decompression bomb, a blank image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from threefigures.errors import (
+    CheckpointError,
+    ConfigError,
+    ImageError,
+    RunNotFoundError,
+    ThreeFiguresError,
+)
+from threefigures.web.bodies import describe_validation, read_drawing, read_upload
+from threefigures.web.schemas import (
+    ErrorBody,
+    Health,
+    Method,
+    PixelsRequest,
+    PredictResponse,
+    RunDetail,
+    RunSummary,
+)
+from threefigures.web.service import WebError, WebService
+from threefigures.web.settings import WEB_METHODS, Settings
+
+STATIC = Path(__file__).parent / "static"
+
+#: Our own pages load nothing from elsewhere: say so, so injected markup could not either.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
+        "script-src 'self'; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+FILE_HEADERS = {"X-Content-Type-Options": "nosniff"}
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorBody} for code in codes}
+
+
+def status_for(exc: ThreeFiguresError) -> int:
+    """The HTTP status of a library error (see the module docstring)."""
+    from threefigures.explain.attribution import ExplainError
+
+    if isinstance(exc, WebError):
+        return exc.status
+    if isinstance(exc, RunNotFoundError):
+        return 404
+    if isinstance(exc, CheckpointError | ExplainError):
+        return 409
+    if isinstance(exc, ImageError | ConfigError):
+        return 422
+    return 400
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _json(model: BaseModel) -> Response:
+    """A model serialised by pydantic-core in one pass (FastAPI would validate it again and
+    encode it in Python: ~0.6 ms more per prediction)."""
+    return Response(model.model_dump_json(by_alias=True), media_type="application/json")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app for ``settings`` (opens the store now: a bad store fails here, not later)."""
+    settings = (settings or Settings()).validate()
+    service = WebService(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Load the default run before the first user arrives; with no usable run yet,
+        # requests will say so themselves.
+        with contextlib.suppress(ThreeFiguresError):
+            await run_in_threadpool(service.warm)
+        yield
+
+    app = FastAPI(
+        title="threefigures",
+        summary="Draw a digit and watch it go through a network trained by threefigures.",
+        description=(
+            'Errors are always JSON `{"error": "..."}` with a 4xx status: 400 unreadable '
+            "body, 404 unknown run/figure, 409 run cannot answer (files missing, not an image "
+            "model), 413 too large, 415 wrong content type, 422 unusable content."
+        ),
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.state.settings = settings
+
+    @app.exception_handler(ThreeFiguresError)
+    async def _library_error(_request: Request, exc: ThreeFiguresError) -> JSONResponse:
+        return _error(status_for(exc), str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(422, describe_validation(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
+
+    @app.get("/runs", include_in_schema=False)
+    def runs_page() -> FileResponse:
+        return FileResponse(STATIC / "runs.html", headers=PAGE_HEADERS)
+
+    @app.get("/health", response_model=Health)
+    def health() -> Health:
+        """Liveness, the store's run count and the default run."""
+        return service.health()
+
+    @app.get("/api/runs", response_model=list[RunSummary])
+    def list_runs() -> list[RunSummary]:
+        """Every stored run, newest first, with its figure and report URLs."""
+        return service.list_runs()
+
+    @app.get("/api/runs/{run_id}", response_model=RunDetail, responses=_errors(404, 422))
+    def run_detail(run_id: str) -> RunDetail:
+        """One run (an id or `latest`): its record, config, per-epoch metrics and files."""
+        return service.run_detail(run_id)
+
+    @app.get(
+        "/api/runs/{run_id}/figures/{name}",
+        response_class=FileResponse,
+        responses={200: {"content": {"image/png": {}}}, **_errors(404, 422)},
+    )
+    def figure(run_id: str, name: str) -> FileResponse:
+        """A figure PNG by name (`figure1.png`, `inside-attribution.png`, …), only one the
+        run lists or one of the known names inside its folder."""
+        return FileResponse(
+            service.figure_path(run_id, name), media_type="image/png", headers=FILE_HEADERS
+        )
+
+    @app.get(
+        "/api/runs/{run_id}/report",
+        response_class=FileResponse,
+        responses={200: {"content": {"text/html": {}}}, **_errors(404, 422)},
+    )
+    def report(run_id: str) -> FileResponse:
+        """The run's self-contained report.html."""
+        return FileResponse(
+            service.report_path(run_id), media_type="text/html", headers=FILE_HEADERS
+        )
+
+    @app.post(
+        "/api/predict",
+        response_model=PredictResponse,
+        responses=_errors(400, 404, 409, 413, 415, 422),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": PixelsRequest.model_json_schema()},
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["file"],
+                            "properties": {
+                                "file": {"type": "string", "format": "binary"},
+                                "run": {"type": "string"},
+                                "method": {"type": "string", "enum": list(WEB_METHODS)},
+                            },
+                        }
+                    },
+                },
+            }
+        },
+    )
+    async def predict(
+        request: Request,
+        run: str | None = Query(None, description="Run id or `latest` (body's `run` wins)."),
+        method: Method | None = Query(None, description="Attribution method."),
+    ) -> Response:
+        """Classify a drawing (JSON pixels) or an uploaded image (multipart field `file`):
+        the class, the probabilities, the 28×28 input the network saw, its hidden layers
+        and an attribution map."""
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype == "application/json":
+            body = await read_drawing(request, settings.max_json_bytes)
+            # A drawing is a few milliseconds of work under the model's lock: done here, on
+            # the event loop, requests queue in arrival order. Handing it to a worker thread
+            # measured slower (GIL hand-offs) and let some requests wait seconds under load.
+            # (The first use of a run loads its weights here too: ~0.1 s, once.)
+            result = service.predict_pixels(
+                body.pixels, run=body.run or run, method=body.method or method
+            )
+            return _json(result)
+        if ctype == "multipart/form-data":
+            data, filename, fields = await read_upload(request, settings.max_upload_bytes)
+            chosen = fields.get("method") or method
+            if chosen is not None and chosen not in WEB_METHODS:
+                raise WebError(f"method must be one of {', '.join(WEB_METHODS)}", status=422)
+            result = await run_in_threadpool(  # decoding a big photo takes a while
+                service.predict_upload,
+                data,
+                filename=filename,
+                run=fields.get("run") or run,
+                method=chosen,
+            )
+            return _json(result)
+        raise WebError(
+            f"unsupported content type {ctype or '(none)'!r}: send application/json "
+            '({"pixels": [[...], ...]}) or multipart/form-data with the image in field "file"',
+            status=415,
+        )
+
+    return app

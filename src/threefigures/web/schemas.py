@@ -1,0 +1,124 @@
+"""The JSON the web API speaks: pydantic models, so /openapi.json describes it exactly.
+
+Every error body is :class:`ErrorBody`, ``{"error": "one line"}``, whatever its status.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Method = Literal["saliency", "integrated-gradients"]
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="What was wrong, in one line.")
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    runs: int = Field(description="Runs in the store.")
+    default_run: str | None = Field(
+        description="The run that answers requests naming none (null: no usable run yet)."
+    )
+    max_upload_bytes: int
+    max_json_bytes: int
+    method: Method = Field(description="The attribution method used unless a request asks.")
+
+
+class RunSummary(BaseModel):
+    id: str
+    created_at: str
+    status: str
+    data_name: str
+    model_name: str
+    model: str = Field(description='Short description, e.g. "mlp [256]".')
+    epochs_planned: int
+    epochs_done: int
+    test_accuracy: float | None
+    seconds: float | None
+    device: str | None
+    files_present: bool = Field(description="False when the run's folder or weights are gone.")
+    image_model: bool = Field(description="True when the run classifies 28×28 images.")
+    url: str
+    figures: dict[str, str] = Field(description="Figure name → URL of its PNG.")
+    report: str | None = Field(description="URL of report.html, if the run has one.")
+
+
+class EpochRow(BaseModel):
+    epoch: int
+    train_loss: float
+    val_loss: float | None
+    val_accuracy: float | None
+    seconds: float
+
+
+class RunDetail(RunSummary):
+    updated_at: str
+    error: str | None
+    run_dir: str
+    classes: list[str]
+    config: dict[str, Any]
+    info: dict[str, Any]
+    metrics: list[EpochRow]
+
+
+class PixelsRequest(BaseModel):
+    """A drawing: a 2-D array of grey values in [0, 1], white ink on black."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+
+    pixels: list[list[float]] = Field(
+        description=(
+            "Rows of grey values in [0, 1], ink bright on a black field; every row the same "
+            "length; 8 to 256 rows and columns (the page sends 56×56; 28×28 works). It is "
+            "centred the way MNIST was made before the network sees it."
+        )
+    )
+    run: str | None = Field(default=None, description="Run id or `latest`; default the server's.")
+    method: Method | None = Field(default=None, description="Attribution method.")
+
+
+class TopClass(BaseModel):
+    class_: str = Field(serialization_alias="class")
+    index: int
+    probability: float
+
+
+class Activation(BaseModel):
+    name: str = Field(description='Layer name, e.g. "hidden 1" or "conv1".')
+    shape: list[int] = Field(description="(units,), (channels, H, W) or (steps, units).")
+    values: list[float] = Field(description="The layer's output, flattened in C order.")
+
+
+class AttributionMap(BaseModel):
+    method: Method
+    target: int = Field(description="The class index explained (the prediction).")
+    map: list[list[float]] = Field(
+        description="28×28 attribution divided by its largest absolute value: in [-1, 1]."
+    )
+    scale: float = Field(description="That largest absolute value (0: a flat map).")
+
+
+class PredictResponse(BaseModel):
+    run: str
+    class_: str = Field(serialization_alias="class")
+    index: int
+    probability: float
+    classes: list[str]
+    probabilities: list[float] = Field(description="One per class; they sum to 1.")
+    top: list[TopClass]
+    input: list[list[float]] = Field(description="The 28×28 image the network saw, in [0, 1].")
+    activations: list[Activation] = Field(
+        description=(
+            "Hidden layers, input to output: every dense hidden layer; for a CNN the first "
+            "convolution's feature maps and the dense head; for an RNN its states."
+        )
+    )
+    attribution: AttributionMap
+    inverted: bool = Field(description="True when dark ink on light paper was inverted.")
+    notes: list[str]
+    source: Literal["drawing", "upload"]
+    source_size: list[int] = Field(description="(width, height) of what was sent.")
+    compute_ms: float = Field(description="Preprocessing, forward and attribution time.")

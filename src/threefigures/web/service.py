@@ -1,0 +1,425 @@
+"""What the web routes do, without FastAPI: list runs, find their files, answer drawings.
+
+Routes in :mod:`threefigures.web.app` only parse HTTP and call this. Errors are
+:class:`threefigures.errors.ThreeFiguresError` kinds (the app maps each kind to a status)
+or :class:`WebError`, which carries its own status.
+
+Loaded models are kept in a small LRU keyed by run id and the weights file's mtime (a
+resumed run reloads). Each entry has a lock: the layer view reads activations with forward
+hooks on the shared modules, so two requests on the same model must not interleave.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+import torch
+from torch import nn
+
+from threefigures.config import RunConfig
+from threefigures.errors import RunNotFoundError, ThreeFiguresError
+from threefigures.preprocess import MNIST_SIZE, Preprocessed, preprocess_array, preprocess_bytes
+from threefigures.store import RunRecord, Store
+from threefigures.web.schemas import (
+    Activation,
+    AttributionMap,
+    EpochRow,
+    Health,
+    PredictResponse,
+    RunDetail,
+    RunSummary,
+    TopClass,
+)
+from threefigures.web.settings import Settings
+
+#: Sides a drawing may have (rows and columns). The page sends 56×56.
+MIN_SIDE = 8
+MAX_SIDE = 256
+#: Figures a run folder may hold besides those in the store's artifacts table.
+KNOWN_FIGURES = ("figure1", "figure2", "figure3", "confusion")
+_FIGURE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+#: A layer with more values than this is left out of the response (keeps it compact).
+MAX_LAYER_VALUES = 32_768
+TOP_K = 3
+#: Seconds a resolved run reference is reused by predictions.
+RESOLVE_TTL = 2.0
+
+
+class WebError(ThreeFiguresError):
+    """A request the service cannot answer, with the HTTP status that says why."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class LoadedRun:
+    model: nn.Module
+    record: RunRecord
+    config: RunConfig
+    classes: list[str]
+    lock: threading.Lock
+
+
+def pixels_to_array(rows: Sequence[Sequence[float]]) -> np.ndarray:
+    """A drawing's rows → a float32 (H, W) array, or a 422 saying what is wrong with it."""
+    if not MIN_SIDE <= len(rows) <= MAX_SIDE:
+        raise WebError(
+            f"pixels must have {MIN_SIDE} to {MAX_SIDE} rows, got {len(rows)}", status=422
+        )
+    width = len(rows[0])
+    for i, row in enumerate(rows):
+        if len(row) != width:
+            raise WebError(
+                f"pixels row {i} has {len(row)} values but row 0 has {width}: "
+                "every row must be the same length",
+                status=422,
+            )
+    if not MIN_SIDE <= width <= MAX_SIDE:
+        raise WebError(
+            f"pixels rows must have {MIN_SIDE} to {MAX_SIDE} values, got {width}", status=422
+        )
+    arr = np.asarray(rows, dtype=np.float32)
+    if not np.isfinite(arr).all():
+        raise WebError("pixels hold NaN or infinite values", status=422)
+    low, high = float(arr.min()), float(arr.max())
+    if low < 0.0 or high > 1.0:
+        raise WebError(
+            f"pixel values must lie in [0, 1], got values from {low:g} to {high:g}", status=422
+        )
+    return arr
+
+
+def _safe_name(filename: str | None) -> str:
+    """An upload's file name fit for an error message: base name, printable, short."""
+    base = re.split(r"[\\/]", filename or "")[-1]
+    clean = "".join(ch for ch in base if ch.isprintable())[:80]
+    return clean or "upload"
+
+
+def describe_model(config: dict[str, Any], model_name: str) -> str:
+    """A run's model in a few characters, e.g. "mlp [256]" or "cnn [16, 32] + [128]"."""
+    model = config.get("model", {}) if isinstance(config, dict) else {}
+    layers = list(model.get("layers", []))
+    if model_name == "cnn":
+        return f"cnn {list(model.get('channels', []))} + {layers}"
+    if model_name == "rnn":
+        return f"{model.get('cell', 'rnn')} {model.get('hidden_size', '?')}"
+    if model_name == "mlp":
+        return f"mlp {layers}"
+    return model_name
+
+
+def _is_image_config(config: dict[str, Any]) -> bool:
+    model = config.get("model", {}) if isinstance(config, dict) else {}
+    shape = list(model.get("input_shape", []))
+    return int(model.get("vocab_size", 0) or 0) == 0 and shape == [1, MNIST_SIZE, MNIST_SIZE]
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except OSError:
+        return False
+
+
+def _rounded(values: np.ndarray, decimals: int) -> list[Any]:
+    out: list[Any] = np.round(values.astype(np.float64), decimals).tolist()
+    return out
+
+
+class WebService:
+    """One per app: the store, the settings and the model cache."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store(settings.store)
+        self._cache: OrderedDict[tuple[str, int], LoadedRun] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._resolved: dict[str, tuple[float, RunRecord]] = {}
+
+    # --- runs ------------------------------------------------------------------------------
+
+    def resolve(self, ref: str | None) -> RunRecord:
+        return self.store.resolve(ref or self.settings.run or "latest")
+
+    def _resolve_recent(self, ref: str | None) -> RunRecord:
+        """:meth:`resolve`, remembered for RESOLVE_TTL seconds: a prediction then costs no
+        SQLite round trip (~1 ms), and a newly finished run still answers `latest` soon."""
+        key = ref or self.settings.run or "latest"
+        now = time.monotonic()
+        hit = self._resolved.get(key)
+        if hit is not None and now - hit[0] < RESOLVE_TTL:
+            return hit[1]
+        record = self.resolve(key)
+        self._resolved[key] = (now, record)
+        return record
+
+    def health(self) -> Health:
+        try:
+            default: str | None = self.resolve(None).id
+        except RunNotFoundError:
+            default = None
+        return Health(
+            runs=len(self.store.list_runs()),
+            default_run=default,
+            max_upload_bytes=self.settings.max_upload_bytes,
+            max_json_bytes=self.settings.max_json_bytes,
+            method=self.settings.method,  # type: ignore[arg-type]  # validated in Settings
+        )
+
+    def list_runs(self) -> list[RunSummary]:
+        return [self._summary(r) for r in self.store.list_runs(limit=500)]
+
+    def run_detail(self, ref: str) -> RunDetail:
+        record = self.resolve(ref)
+        summary = self._summary(record)
+        classes = record.info.get("classes", [])
+        return RunDetail(
+            **summary.model_dump(),
+            updated_at=record.updated_at,
+            error=record.error,
+            run_dir=str(record.run_dir),
+            classes=[str(c) for c in classes] if isinstance(classes, list) else [],
+            config=record.config,
+            info=record.info,
+            metrics=[EpochRow(**m) for m in self._metrics(record.id)],
+        )
+
+    def _metrics(self, run_id: str) -> list[dict[str, Any]]:
+        keys = ("epoch", "train_loss", "val_loss", "val_accuracy", "seconds")
+        return [{k: m[k] for k in keys} for m in self.store.metrics(run_id)]
+
+    def _summary(self, record: RunRecord) -> RunSummary:
+        base = f"/api/runs/{quote(record.id, safe='')}"
+        figures = self.figures(record)
+        return RunSummary(
+            id=record.id,
+            created_at=record.created_at,
+            status=record.status,
+            data_name=record.data_name,
+            model_name=record.model_name,
+            model=describe_model(record.config, record.model_name),
+            epochs_planned=record.epochs_planned,
+            epochs_done=record.epochs_done,
+            test_accuracy=record.test_accuracy,
+            seconds=record.seconds,
+            device=record.device,
+            files_present=(record.run_dir / "model.safetensors").is_file(),
+            image_model=_is_image_config(record.config),
+            url=base,
+            figures={name: f"{base}/figures/{name}.png" for name in figures},
+            report=f"{base}/report" if self._report(record) is not None else None,
+        )
+
+    def figures(self, record: RunRecord) -> dict[str, Path]:
+        """Name → PNG for the figures this run has: the store's PNG artifacts and the known
+        names in its folder, only files that exist inside the run's folder."""
+        folder = record.run_dir
+        found: dict[str, Path] = {}
+        candidates: list[tuple[str, Path]] = [(n, folder / f"{n}.png") for n in KNOWN_FIGURES]
+        candidates += [(kind, p) for kind, p in self.store.artifacts(record.id).items()]
+        inside_dir = folder / "inside"
+        if inside_dir.is_dir():
+            candidates += [(p.stem, p) for p in sorted(inside_dir.glob("inside-*.png"))]
+        for name, path in candidates:
+            if (
+                name not in found
+                and _FIGURE_NAME.match(name)
+                and path.suffix == ".png"
+                and path.is_file()
+                and _inside(path, folder)
+            ):
+                found[name] = path
+        return found
+
+    def figure_path(self, ref: str, name: str) -> Path:
+        record = self.resolve(ref)
+        stem = name.removesuffix(".png")
+        path = self.figures(record).get(stem)
+        if path is None:
+            missing = "" if record.run_dir.is_dir() else " (its folder is missing)"
+            raise WebError(f"run {record.id} has no figure {name!r}{missing}", status=404)
+        return path
+
+    def _report(self, record: RunRecord) -> Path | None:
+        folder = record.run_dir
+        for path in (self.store.artifacts(record.id).get("report"), folder / "report.html"):
+            if (
+                path is not None
+                and path.suffix == ".html"
+                and path.is_file()
+                and _inside(path, folder)
+            ):
+                return path
+        return None
+
+    def report_path(self, ref: str) -> Path:
+        record = self.resolve(ref)
+        path = self._report(record)
+        if path is None:
+            missing = "" if record.run_dir.is_dir() else " (its folder is missing)"
+            raise WebError(f"run {record.id} has no report.html{missing}", status=404)
+        return path
+
+    # --- models ----------------------------------------------------------------------------
+
+    def loaded(self, ref: str | None) -> LoadedRun:
+        """The run's model, from the cache or loaded now (409 when it cannot answer)."""
+        from threefigures.runner import WEIGHTS_FILE, load_model_from_folder
+
+        record = self._resolve_recent(ref)
+        if not _is_image_config(record.config):
+            raise WebError(
+                f"run {record.id} ({describe_model(record.config, record.model_name)} on "
+                f"{record.data_name}) does not classify 28×28 images: pick an image run",
+                status=409,
+            )
+        try:
+            stamp = (record.run_dir / WEIGHTS_FILE).stat().st_mtime_ns
+        except OSError:
+            self._evict(record.id)
+            raise WebError(
+                f"run {record.id}: its weights are missing ({record.run_dir / WEIGHTS_FILE}; "
+                "folder deleted or moved?)",
+                status=409,
+            ) from None
+        key = (record.id, stamp)
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+            self._evict(record.id, locked=True)
+            model, config, classes = load_model_from_folder(record.run_dir)
+            model.requires_grad_(False)  # gradients are only ever taken w.r.t. the input
+            entry = LoadedRun(model, record, config, classes, threading.Lock())
+            self._cache[key] = entry
+            while len(self._cache) > self.settings.model_cache_size:
+                self._cache.popitem(last=False)
+            return entry
+
+    def _evict(self, run_id: str, *, locked: bool = False) -> None:
+        if not locked:
+            with self._cache_lock:
+                self._evict(run_id, locked=True)
+            return
+        for key in [k for k in self._cache if k[0] == run_id]:
+            del self._cache[key]
+
+    def warm(self) -> None:
+        """Load the default run and answer one drawing, so the first user waits for nothing."""
+        frame = np.zeros((MNIST_SIZE, MNIST_SIZE), dtype=np.float32)
+        frame[6:22, 12:16] = 1.0
+        self.predict_pixels(frame.tolist(), run=None, method=None)
+
+    # --- predictions -----------------------------------------------------------------------
+
+    def predict_pixels(
+        self, pixels: Sequence[Sequence[float]], *, run: str | None, method: str | None
+    ) -> PredictResponse:
+        started = time.perf_counter()
+        gray = pixels_to_array(pixels)
+        loaded = self.loaded(run)
+        pre = preprocess_array(gray, name="drawing")
+        return self._answer(loaded, pre, method, "drawing", started)
+
+    def predict_upload(
+        self, data: bytes, *, filename: str | None, run: str | None, method: str | None
+    ) -> PredictResponse:
+        started = time.perf_counter()
+        loaded = self.loaded(run)
+        pre = preprocess_bytes(data, name=_safe_name(filename))
+        return self._answer(loaded, pre, method, "upload", started)
+
+    def _answer(
+        self,
+        loaded: LoadedRun,
+        pre: Preprocessed,
+        method: str | None,
+        source: str,
+        started: float,
+    ) -> PredictResponse:
+        from threefigures.explain.attribution import attribute
+        from threefigures.explain.internals import layer_activations
+
+        method = method or self.settings.method
+        x = torch.from_numpy(np.ascontiguousarray(pre.image)).reshape(1, 1, MNIST_SIZE, MNIST_SIZE)
+        with loaded.lock:
+            acts = layer_activations(loaded.model, x)
+            attr = attribute(loaded.model, x, method=method)
+        probs = attr.probabilities[0].astype(np.float64)
+        probs = probs / probs.sum()
+        classes = _class_names(loaded.classes, len(probs))
+        index = int(np.argmax(probs))
+        order = np.argsort(-probs)[:TOP_K]
+        amap = attr.maps[0].astype(np.float64)
+        scale = float(np.abs(amap).max())
+        return PredictResponse(
+            run=loaded.record.id,
+            class_=classes[index],
+            index=index,
+            probability=round(float(probs[index]), 6),
+            classes=classes,
+            probabilities=_rounded(probs, 6),
+            top=[
+                TopClass(class_=classes[j], index=int(j), probability=round(float(probs[j]), 6))
+                for j in order
+            ],
+            input=_rounded(pre.image, 3),
+            activations=self._activations(loaded.model, acts),
+            attribution=AttributionMap(
+                method=method,  # type: ignore[arg-type]  # checked by the schema or Settings
+                target=int(attr.targets[0]),
+                map=_rounded(amap / scale if scale > 0 else amap * 0.0, 3),
+                scale=scale,
+            ),
+            inverted=pre.inverted,
+            notes=list(pre.notes),
+            source=source,  # type: ignore[arg-type]  # "drawing" | "upload", set above
+            source_size=list(pre.source_size),
+            compute_ms=round(1000 * (time.perf_counter() - started), 2),
+        )
+
+    @staticmethod
+    def _activations(model: nn.Module, acts: list[tuple[str, torch.Tensor]]) -> list[Activation]:
+        """Hidden layers only (the input and logits are sent as such): every dense layer, a
+        CNN's first convolution's maps, an RNN's states; nothing over MAX_LAYER_VALUES."""
+        from threefigures.models import CNN
+
+        out: list[Activation] = []
+        seen_maps = False
+        for name, tensor in acts:
+            if name in ("input", "output"):
+                continue
+            values = tensor[0].detach().float().cpu().numpy()
+            if isinstance(model, CNN) and values.ndim == 3:
+                if seen_maps:
+                    continue
+                seen_maps = True
+            if values.size > MAX_LAYER_VALUES:
+                continue
+            out.append(
+                Activation(
+                    name=name, shape=list(values.shape), values=_rounded(values.reshape(-1), 4)
+                )
+            )
+        return out
+
+
+def _class_names(classes: list[str], n_outputs: int) -> list[str]:
+    """The run's class names, or indices when they do not match the outputs (a BCE model
+    with one output is read as two classes by the attribution code)."""
+    if len(classes) == n_outputs:
+        return [str(c) for c in classes]
+    return [str(i) for i in range(n_outputs)]

@@ -1,0 +1,577 @@
+"""The web app through FastAPI's TestClient: every route, and every kind of bad input as a
+clear 4xx ``{"error": ...}`` (never a 500)."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import struct
+import threading
+import warnings
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from conftest import make_synthetic
+from threefigures.config import ModelConfig, RunConfig, TrainConfig
+from threefigures.errors import ConfigError
+from threefigures.store import Store
+
+fastapi = pytest.importorskip("fastapi")
+with warnings.catch_warnings():  # starlette's note that it prefers httpx2: not ours to fix
+    warnings.filterwarnings("ignore", message=".*httpx2", category=UserWarning)
+    from fastapi.testclient import TestClient
+
+from threefigures.web.app import create_app  # noqa: E402
+from threefigures.web.settings import MIB, Settings  # noqa: E402
+
+SMALL_UPLOAD = 20_000  # bytes: the limit of the `small` app below
+
+
+@dataclass
+class Served:
+    store: Store
+    run_id: str
+    gone_id: str  # a run whose folder was deleted
+    names_id: str  # a run of a names (text) model
+    client: TestClient
+    small: TestClient  # the same store with a 20 kB upload limit
+
+
+def _fake_run(store: Store, run_id: str, config: dict[str, Any], folder: Path) -> str:
+    store.create_run(
+        config=config,
+        data_name="synthetic",
+        model_name=config["model"]["name"],
+        epochs=1,
+        run_dir=folder,
+        run_id=run_id,
+    )
+    store.set_status(run_id, "interrupted")  # not "finished": `latest` stays the real run
+    return run_id
+
+
+def untrained_run(store: Store, run_id: str, model: ModelConfig, folder: Path) -> str:
+    """A finished-looking run of an untrained model, in the run-folder format (config.json
+    + model.safetensors): seconds cheaper than training when only the plumbing is tested."""
+    import torch
+
+    from threefigures.checkpoint import save_weights
+    from threefigures.models import create_model
+
+    config = RunConfig(model=model, train=TrainConfig(epochs=1, device="cpu"))
+    torch.manual_seed(0)
+    folder.mkdir(parents=True)
+    save_weights(create_model(model.name, model), folder / "model.safetensors")
+    classes = [str(i) for i in range(model.num_classes)]
+    payload = {"format": 1, "run_id": run_id, "run": config.to_dict(), "classes": classes}
+    (folder / "config.json").write_text(json.dumps(payload))
+    store.create_run(
+        config=config.to_dict(),
+        data_name="untrained",
+        model_name=model.name,
+        epochs=1,
+        run_dir=folder,
+        info={"classes": classes},
+        run_id=run_id,
+    )
+    store.set_status(run_id, "interrupted")  # never `latest`
+    return run_id
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One tiny real run (synthetic blocks, 1 epoch) plus two broken ones, in a tmp store."""
+    from threefigures.runner import train_run
+
+    root = tmp_path_factory.mktemp("web")
+    store = Store(root / "runs" / "threefigures.db")
+    config = RunConfig(model=ModelConfig(layers=(64,)), train=TrainConfig(epochs=1, device="cpu"))
+    outcome = train_run(config, store=store, data=make_synthetic(n_train=300, n_test=100))
+    assert outcome is not None
+    run = outcome.run
+    gone = _fake_run(store, "gone-run", run.config, root / "deleted-folder")
+    names_config = json.loads(json.dumps(run.config))
+    names_config["model"].update(name="rnn", vocab_size=29, input_shape=[1, 1, 12])
+    names = _fake_run(store, "names-run", names_config, root / "names-folder")
+    with (
+        TestClient(create_app(Settings(store=store.path))) as client,
+        TestClient(create_app(Settings(store=store.path, max_upload_bytes=SMALL_UPLOAD))) as small,
+    ):
+        yield Served(store, run.id, gone, names, client, small)
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def stroke(side: int = 28, col: int | None = None) -> list[list[float]]:
+    """A drawing like the page sends: a vertical bar of ink (a "1") on black."""
+    px = np.zeros((side, side))
+    c = side // 2 if col is None else col
+    px[side // 5 : side - side // 5, c - side // 14 : c + side // 14 + 1] = 1.0
+    return px.tolist()
+
+
+def png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def photo_of_a_seven(size: int = 200) -> bytes:
+    """Dark ink on light paper, as a phone photo of a drawn digit would be."""
+    img = Image.new("RGB", (size, size), (236, 234, 228))
+    d = ImageDraw.Draw(img)
+    d.line([(50, 50), (150, 50), (80, 160)], fill=(25, 25, 30), width=14)
+    return png(img)
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims a huge size: Pillow's decompression-bomb guard must refuse it."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+def assert_error(response: Any, status: int, fragment: str = "") -> str:
+    assert response.status_code == status, (response.status_code, response.text)
+    body = response.json()
+    assert set(body) == {"error"} and isinstance(body["error"], str), body
+    assert fragment.lower() in body["error"].lower(), body["error"]
+    return str(body["error"])
+
+
+def assert_prediction(body: dict[str, Any], run_id: str) -> None:
+    assert body["run"] == run_id
+    probs = body["probabilities"]
+    assert len(probs) == len(body["classes"]) == 10
+    assert abs(sum(probs) - 1.0) < 1e-4 and all(0.0 <= p <= 1.0 for p in probs)
+    assert (
+        body["index"] == int(np.argmax(probs)) and body["class"] == body["classes"][body["index"]]
+    )
+    assert body["top"][0]["index"] == body["index"]
+    assert [t["probability"] for t in body["top"]] == sorted(
+        (t["probability"] for t in body["top"]), reverse=True
+    )
+    seen = np.asarray(body["input"])
+    assert seen.shape == (28, 28) and seen.min() >= 0.0 and seen.max() <= 1.0 and seen.sum() > 5
+    amap = np.asarray(body["attribution"]["map"])
+    assert amap.shape == (28, 28) and np.abs(amap).max() == pytest.approx(1.0, abs=1e-3)
+    assert body["attribution"]["target"] == body["index"]
+    (hidden,) = body["activations"]
+    assert hidden["name"] == "hidden 1" and hidden["shape"] == [64]
+    assert len(hidden["values"]) == 64 and min(hidden["values"]) >= 0.0  # ReLU
+
+
+# --- pages, health, runs ------------------------------------------------------------------
+
+
+def test_health_names_the_default_run(served: Served) -> None:
+    body = served.client.get("/health").json()
+    assert body["status"] == "ok" and body["default_run"] == served.run_id
+    assert body["runs"] >= 3 and body["max_upload_bytes"] == 5 * MIB
+    assert body["method"] == "saliency"
+
+
+@pytest.mark.parametrize(
+    ("path", "kind", "marker"),
+    [
+        ("/", "text/html", 'id="pad"'),
+        ("/runs", "text/html", 'id="runs"'),
+        ("/static/app.js", "javascript", "/api/predict"),
+        ("/static/runs.js", "javascript", "/api/runs"),
+        ("/static/style.css", "text/css", "@media"),
+    ],
+)
+def test_pages_and_static_files_work_offline(
+    served: Served, path: str, kind: str, marker: str
+) -> None:
+    response = served.client.get(path)
+    assert response.status_code == 200 and kind in response.headers["content-type"]
+    assert marker in response.text
+    assert "http://" not in response.text and "https://" not in response.text  # no CDN
+    if kind == "text/html":
+        assert "default-src 'self'" in response.headers["content-security-policy"]
+
+
+def test_api_runs_lists_every_run_with_its_files(served: Served) -> None:
+    runs = {r["id"]: r for r in served.client.get("/api/runs").json()}
+    assert {served.run_id, served.gone_id, served.names_id} <= set(runs)
+    real = runs[served.run_id]
+    assert real["files_present"] and real["image_model"] and real["model"] == "mlp [64]"
+    assert {"figure1", "figure2", "figure3"} <= set(real["figures"])
+    assert real["report"] == f"/api/runs/{served.run_id}/report"
+    assert not runs[served.gone_id]["files_present"] and runs[served.gone_id]["figures"] == {}
+    assert runs[served.gone_id]["report"] is None
+    assert not runs[served.names_id]["image_model"]
+
+
+@pytest.mark.parametrize("ref", ["id", "latest"])
+def test_run_detail(served: Served, ref: str) -> None:
+    body = served.client.get(f"/api/runs/{served.run_id if ref == 'id' else 'latest'}").json()
+    assert body["id"] == served.run_id and body["status"] == "finished"
+    assert body["classes"] == [f"c{i}" for i in range(10)]
+    assert len(body["metrics"]) == 1 and body["metrics"][0]["epoch"] == 1
+    assert body["config"]["model"]["layers"] == [64]
+
+
+def test_every_listed_figure_and_the_report_are_served(served: Served) -> None:
+    (run,) = [r for r in served.client.get("/api/runs").json() if r["id"] == served.run_id]
+    for url in run["figures"].values():
+        response = served.client.get(url)
+        assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+        assert response.content.startswith(b"\x89PNG")
+    bare = served.client.get(f"/api/runs/{served.run_id}/figures/figure2")  # no extension
+    assert bare.status_code == 200 and bare.content.startswith(b"\x89PNG")
+    report = served.client.get(run["report"])
+    assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
+    assert "data:image/png;base64," in report.text
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "config.json",
+        "model.safetensors",
+        "train_state",
+        "report",
+        "figure9.png",
+        "..%2Fconfig.json",
+        "%2e%2e%2f%2e%2e%2fthreefigures.db",
+        "figure1.png%00",
+        "inside%2Finside-attribution.png",
+    ],
+)
+def test_figure_route_serves_only_figures(served: Served, name: str) -> None:
+    response = served.client.get(f"/api/runs/{served.run_id}/figures/{name}")
+    assert_error(response, 404)
+
+
+def test_openapi_schema_matches_what_predict_returns(served: Served) -> None:
+    schema = served.client.get("/openapi.json").json()
+    post = schema["paths"]["/api/predict"]["post"]
+    assert set(post["requestBody"]["content"]) == {"application/json", "multipart/form-data"}
+    for status in ("400", "404", "409", "413", "415", "422"):
+        assert post["responses"][status]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ErrorBody"
+        }
+    components = schema["components"]["schemas"]
+    body = served.client.post("/api/predict", json={"pixels": stroke()}).json()
+    assert set(body) == set(components["PredictResponse"]["properties"])
+    assert set(body["top"][0]) == set(components["TopClass"]["properties"])
+    run = served.client.get("/api/runs").json()[0]
+    assert set(run) == set(components["RunSummary"]["properties"])
+    health = served.client.get("/health").json()
+    assert set(health) == set(components["Health"]["properties"])
+
+
+# --- predictions ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("side", [28, 56, 112])
+def test_predict_a_drawing(served: Served, side: int) -> None:
+    response = served.client.post("/api/predict", json={"pixels": stroke(side)})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert_prediction(body, served.run_id)
+    assert body["source"] == "drawing" and body["source_size"] == [side, side]
+    assert body["inverted"] is False and body["attribution"]["method"] == "saliency"
+
+
+def test_drawings_are_centred_like_mnist(served: Served) -> None:
+    """A stroke at the left edge and one in the middle reach the network as the same image."""
+    left = served.client.post("/api/predict", json={"pixels": stroke(56, col=6)}).json()
+    middle = served.client.post("/api/predict", json={"pixels": stroke(56)}).json()
+    assert np.allclose(left["input"], middle["input"], atol=1e-3)
+    assert left["probabilities"] == middle["probabilities"]
+
+
+def test_predict_run_and_method_from_query_or_body(served: Served) -> None:
+    q = served.client.post(
+        f"/api/predict?run={served.run_id}&method=integrated-gradients", json={"pixels": stroke()}
+    )
+    assert q.status_code == 200 and q.json()["attribution"]["method"] == "integrated-gradients"
+    b = served.client.post(
+        "/api/predict?run=no-such-run",
+        json={"pixels": stroke(), "run": "latest", "method": "saliency"},
+    )
+    assert b.status_code == 200 and b.json()["run"] == served.run_id  # the body's run wins
+
+
+def test_predict_an_uploaded_photo(served: Served) -> None:
+    response = served.client.post(
+        "/api/predict",
+        files={"file": ("seven.png", photo_of_a_seven(), "image/png")},
+        data={"run": served.run_id, "method": "integrated-gradients"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert_prediction(body, served.run_id)
+    assert body["source"] == "upload" and body["inverted"] is True
+    assert body["source_size"] == [200, 200]
+    assert body["attribution"]["method"] == "integrated-gradients"
+
+
+def test_models_are_cached_per_run(served: Served) -> None:
+    service = served.client.app.state.service  # type: ignore[attr-defined]
+    first = service.loaded(served.run_id).model
+    served.client.post("/api/predict", json={"pixels": stroke()})
+    assert service.loaded(None).model is first
+    assert all(not p.requires_grad for p in first.parameters())
+
+
+def test_concurrent_requests_get_their_own_answers(served: Served) -> None:
+    """Activations are read with forward hooks on shared modules: requests must not mix."""
+    service = served.client.app.state.service  # type: ignore[attr-defined]
+    drawings = [stroke(56, col=c) for c in (10, 20, 28, 36, 46)]
+    blocks = [np.zeros((56, 56)) for _ in range(3)]
+    for i, b in enumerate(blocks):
+        b[8 + 12 * i : 20 + 12 * i, 8:30] = 1.0
+    drawings += [b.tolist() for b in blocks]
+    expected = [service.predict_pixels(d, run=None, method=None) for d in drawings]
+    results: list[Any] = [None] * (4 * len(drawings))
+
+    def worker(k: int) -> None:
+        results[k] = service.predict_pixels(drawings[k % len(drawings)], run=None, method=None)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(len(results))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k, got in enumerate(results):
+        want = expected[k % len(drawings)]
+        assert got.activations == want.activations and got.probabilities == want.probabilities
+
+
+def test_a_cnn_sends_its_first_convolutions_feature_maps(served: Served, tmp_path: Path) -> None:
+    cnn = ModelConfig(name="cnn", layers=(32,), channels=(4, 8))
+    run = untrained_run(served.store, "untrained-cnn", cnn, tmp_path / "cnn")
+    response = served.client.post(f"/api/predict?run={run}", json={"pixels": stroke()})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [(a["name"], a["shape"]) for a in body["activations"]] == [
+        ("conv1", [4, 28, 28]),
+        ("fc1", [32]),
+    ]
+    assert len(body["activations"][0]["values"]) == 4 * 28 * 28
+    assert abs(sum(body["probabilities"]) - 1.0) < 1e-4
+    (summary,) = [r for r in served.client.get("/api/runs").json() if r["id"] == run]
+    assert summary["model"] == "cnn [4, 8] + [32]" and summary["image_model"]
+
+
+def test_a_run_whose_files_vanish_after_loading_is_a_409(served: Served, tmp_path: Path) -> None:
+    source = served.store.get(served.run_id)
+    folder = tmp_path / "copy"
+    shutil.copytree(source.run_dir, folder)
+    _fake_run(served.store, "copied-run", source.config, folder)
+    ok = served.client.post("/api/predict?run=copied-run", json={"pixels": stroke()})
+    assert ok.status_code == 200
+    shutil.rmtree(folder)
+    gone = served.client.post("/api/predict?run=copied-run", json={"pixels": stroke()})
+    assert_error(gone, 409, "missing")
+    assert_error(served.client.get("/api/runs/copied-run/figures/figure1.png"), 404, "missing")
+
+
+# --- bad input: a table -------------------------------------------------------------------
+
+BIG_UPLOAD = b"\x89PNG" + b"\0" * (SMALL_UPLOAD + 100_000)  # over limit + form slack
+JUST_OVER = b"\x89PNG" + b"\0" * SMALL_UPLOAD  # within the slack: caught by its own size
+
+
+def _chunks() -> Iterator[bytes]:
+    """A multipart body sent chunked, with no Content-Length: counted while it streams."""
+    boundary = b"xyzzy"
+    yield b"--" + boundary + b'\r\nContent-Disposition: form-data; name="file"; filename="a.png"'
+    yield b"\r\nContent-Type: image/png\r\n\r\n"
+    for _ in range(40):
+        yield b"\0" * 4096
+    yield b"\r\n--" + boundary + b"--\r\n"
+
+
+def _blank(side: int = 28) -> list[list[float]]:
+    return np.zeros((side, side)).tolist()
+
+
+JSON = {"Content-Type": "application/json"}
+BAD_INPUTS: list[tuple[str, str, dict[str, Any], int, str]] = [
+    # (id, method+path, request kwargs, status, fragment of the error)
+    ("not-an-image", "POST /api/predict", {"files": {"file": ("x.png", b"hello", "image/png")}},
+     422, "not an image"),
+    ("truncated-png", "POST /api/predict",
+     {"files": {"file": ("t.png", photo_of_a_seven()[:300], "image/png")}}, 422, "t.png"),
+    ("empty-file", "POST /api/predict", {"files": {"file": ("e.png", b"", "image/png")}},
+     422, "empty"),
+    ("blank-photo", "POST /api/predict",
+     {"files": {"file": ("b.png", png(Image.new("L", (64, 64), 200)), "image/png")}},
+     422, "no ink"),
+    ("decompression-bomb", "POST /api/predict",
+     {"files": {"file": ("bomb.png", png_header_only(30000, 30000), "image/png")}},
+     422, "too large"),
+    ("no-file-field", "POST /api/predict",
+     {"files": {"photo": ("a.png", photo_of_a_seven(), "image/png")}}, 400, "'file'"),
+    ("file-field-is-text", "POST /api/predict", {"files": {"file": (None, "hello")}},
+     400, "'file'"),
+    ("multipart-without-boundary", "POST /api/predict",
+     {"content": b"x", "headers": {"Content-Type": "multipart/form-data"}}, 400, "multipart"),
+    ("bad-method-field", "POST /api/predict",
+     {"files": {"file": ("s.png", photo_of_a_seven(), "image/png")}, "data": {"method": "x"}},
+     422, "method"),
+    ("text-plain", "POST /api/predict",
+     {"content": b"1,2,3", "headers": {"Content-Type": "text/plain"}}, 415, "content type"),
+    ("no-content-type", "POST /api/predict", {"content": b"{}"}, 415, "content type"),
+    ("form-urlencoded", "POST /api/predict", {"data": {"pixels": "1"}}, 415, "content type"),
+    ("invalid-json", "POST /api/predict", {"content": b"{pixels: [", "headers": JSON},
+     400, "not valid json"),
+    ("empty-json", "POST /api/predict", {"content": b"", "headers": JSON}, 400, "empty"),
+    ("not-utf8", "POST /api/predict", {"content": b'{"pixels": "\xff"}', "headers": JSON},
+     400, "not valid json"),
+    ("nan-literal", "POST /api/predict",
+     {"content": b'{"pixels": [[NaN, 0, 0, 0, 0, 0, 0, 0]]}', "headers": JSON},
+     422, "pixels[0][0]: input should be a finite number"),
+    ("infinity-by-overflow", "POST /api/predict",
+     {"content": json.dumps({"pixels": stroke()}).replace("1.0", "1e999", 1).encode(),
+      "headers": JSON}, 422, "finite number"),
+    ("deeply-nested", "POST /api/predict",
+     {"content": b'{"pixels": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "headers": JSON},
+     400, "nested too deeply"),
+    ("nested-3d", "POST /api/predict", {"json": {"pixels": [stroke()]}}, 422, "valid number"),
+    ("oversized-json", "POST /api/predict",
+     {"content": b'{"pixels": [' + b"0," * 600_000 + b"0]}", "headers": JSON}, 413, "limit"),
+    ("json-list", "POST /api/predict", {"json": stroke()}, 422, "body"),
+    ("missing-pixels", "POST /api/predict", {"json": {"run": "latest"}}, 422, "pixels"),
+    ("extra-field", "POST /api/predict", {"json": {"pixels": stroke(), "x": 1}}, 422, "x"),
+    ("strings-in-array", "POST /api/predict",
+     {"json": {"pixels": [["0.5"] * 28 for _ in range(28)]}}, 422, "pixels[0][0]"),
+    ("booleans-in-array", "POST /api/predict",
+     {"json": {"pixels": [[True] * 28 for _ in range(28)]}}, 422, "valid number"),
+    ("nulls-in-array", "POST /api/predict",
+     {"json": {"pixels": [[None] * 28 for _ in range(28)]}}, 422, "valid number"),
+    ("ragged-rows", "POST /api/predict",
+     {"json": {"pixels": [*stroke()[:27], [0.0] * 27]}}, 422, "same length"),
+    ("too-few-rows", "POST /api/predict", {"json": {"pixels": _blank(4)}}, 422, "rows"),
+    ("too-many-rows", "POST /api/predict", {"json": {"pixels": _blank(300)}}, 422, "rows"),
+    ("empty-rows", "POST /api/predict", {"json": {"pixels": [[] for _ in range(28)]}},
+     422, "values"),
+    ("out-of-range", "POST /api/predict",
+     {"json": {"pixels": (np.asarray(stroke()) * 255).tolist()}}, 422, "[0, 1]"),
+    ("negative", "POST /api/predict", {"json": {"pixels": (-np.asarray(stroke())).tolist()}},
+     422, "[0, 1]"),
+    ("blank-drawing", "POST /api/predict", {"json": {"pixels": _blank()}}, 422, "no ink"),
+    ("bad-method-query", "POST /api/predict?method=occlusion", {"json": {"pixels": stroke()}},
+     422, "method"),
+    ("bad-method-body", "POST /api/predict", {"json": {"pixels": stroke(), "method": "x"}},
+     422, "method"),
+    ("unknown-run-body", "POST /api/predict", {"json": {"pixels": stroke(), "run": "nope"}},
+     404, "no run 'nope'"),
+    ("unknown-run-query", "POST /api/predict?run=nope", {"json": {"pixels": stroke()}},
+     404, "no run 'nope'"),
+    ("deleted-run", "POST /api/predict?run=gone-run", {"json": {"pixels": stroke()}},
+     409, "missing"),
+    ("names-run", "POST /api/predict?run=names-run", {"json": {"pixels": stroke()}},
+     409, "does not classify 28×28 images"),
+    ("get-predict", "GET /api/predict", {}, 405, "method not allowed"),
+    ("unknown-route", "GET /api/nope", {}, 404, "not found"),
+    ("unknown-run-detail", "GET /api/runs/nope", {}, 404, "no run 'nope'"),
+    ("unknown-run-figure", "GET /api/runs/nope/figures/figure1.png", {}, 404, "no run"),
+    ("unknown-run-report", "GET /api/runs/nope/report", {}, 404, "no run"),
+    ("deleted-run-figure", "GET /api/runs/gone-run/figures/figure1.png", {}, 404, "missing"),
+    ("deleted-run-report", "GET /api/runs/gone-run/report", {}, 404, "missing"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("route", "kwargs", "status", "fragment"),
+    [case[1:] for case in BAD_INPUTS],
+    ids=[case[0] for case in BAD_INPUTS],
+)
+def test_bad_input_is_a_clear_4xx(
+    served: Served, route: str, kwargs: dict[str, Any], status: int, fragment: str
+) -> None:
+    verb, path = route.split(" ", 1)
+    assert_error(served.client.request(verb, path, **kwargs), status, fragment)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"files": {"file": ("big.png", BIG_UPLOAD, "image/png")}}, "limit is 20,000 bytes"),
+        (
+            {"files": {"file": ("over.png", JUST_OVER, "image/png")}},
+            "image is larger than the limit of 20,000 bytes",
+        ),
+        (  # no Content-Length: counted while reading
+            {
+                "content": _chunks(),
+                "headers": {"Content-Type": "multipart/form-data; boundary=xyzzy"},
+            },
+            "upload is larger than the limit of 20,000 bytes",
+        ),
+    ],
+    ids=["by-content-length", "by-file-size", "while-streaming"],
+)
+def test_uploads_over_the_limit_are_a_413(
+    served: Served, kwargs: dict[str, Any], fragment: str
+) -> None:
+    assert_error(served.small.post("/api/predict", **kwargs), 413, fragment)
+    ok = served.small.post(
+        "/api/predict", files={"file": ("seven.png", photo_of_a_seven(), "image/png")}
+    )
+    assert ok.status_code == 200 and len(photo_of_a_seven()) < SMALL_UPLOAD
+
+
+def test_an_empty_store_says_to_train_first(tmp_path: Path) -> None:
+    with TestClient(create_app(Settings(store=tmp_path / "empty" / "s.db"))) as client:
+        assert client.get("/health").json()["default_run"] is None
+        assert client.get("/api/runs").json() == []
+        response = client.post("/api/predict", json={"pixels": stroke()})
+        assert_error(response, 404, "train one first")
+
+
+# --- settings and the command ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"port": 70000},
+        {"max_upload_bytes": 0},
+        {"max_json_bytes": 10},
+        {"model_cache_size": 0},
+        {"torch_threads": 0},
+        {"method": "occlusion"},
+        {"host": ""},
+    ],
+)
+def test_settings_are_checked(bad: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError):
+        Settings(**bad).validate()
+
+
+def test_serve_binds_loopback_by_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from threefigures.cli import main
+
+    seen: list[Settings] = []
+    monkeypatch.setattr("threefigures.web.server.run_server", seen.append)
+    assert main(["serve", "--store", str(tmp_path / "s.db")]) == 0
+    assert main(["serve", "--run", "abc", "--port", "9001", "--max-upload-mb", "1.5"]) == 0
+    first, second = seen
+    assert (first.host, first.port, first.max_upload_bytes) == ("127.0.0.1", 8000, 5 * MIB)
+    assert first.store == tmp_path / "s.db" and first.run is None
+    assert (second.run, second.port, second.max_upload_bytes) == ("abc", 9001, int(1.5 * MIB))
+    assert main(["serve", "--port", "-1"]) == 1
