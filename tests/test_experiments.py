@@ -70,6 +70,35 @@ def test_small_data_quick_writes_figure_table_verdict_and_runs(small_data_quick)
     assert result["verdict"]["supports"] == outcomes.count("supports")
 
 
+def test_a_report_reloads_from_its_result_json(small_data_quick) -> None:
+    from threefigures.experiments.core import load_report
+
+    report, _store, _out = small_data_quick
+    again = load_report(report.folder)
+    assert again.to_dict() == report.to_dict()
+    assert again.outcome.figure.exists()
+
+
+def test_cli_all_reuses_finished_experiments(small_data_quick, capsys) -> None:
+    from threefigures.cli import main as cli_main
+
+    report, store, out = small_data_quick
+    code = cli_main(
+        [
+            "--store",
+            str(out / "db.sqlite"),
+            "experiment",
+            "small-data",
+            "--quick",
+            "--out",
+            str(out),
+            "--reuse",
+        ]
+    )
+    assert code == 0
+    assert "small-data:" in capsys.readouterr().out
+
+
 def test_claims_page_is_self_contained(small_data_quick, tmp_path: Path) -> None:
     report, _store, _out = small_data_quick
     page = write_claims_page([report], tmp_path / "claims.html").read_text()

@@ -728,27 +728,45 @@ def experiment(
     out: Annotated[
         Path, typer.Option("--out", help="Folder for results (one subfolder per experiment).")
     ] = Path("experiments"),
+    reuse: Annotated[
+        bool,
+        typer.Option(
+            "--reuse", help="all: keep experiments already finished in --out in the same mode."
+        ),
+    ] = False,
     store: StoreOpt = None,
 ) -> None:
     """Test one of the article's claims (small-data, dropout, augmentation, transfer, losses,
     activations, devices, depth), or `all` of them and write claims.html."""
+    from threefigures.errors import ConfigError
     from threefigures.experiments import names, run_experiment
+    from threefigures.experiments.core import load_report
     from threefigures.experiments.page import write_claims_page
 
     chosen = names() if name == "all" else [name]
-    reports = [
-        run_experiment(
-            n,
-            seeds=seeds,
-            quick=quick,
-            data=data,
-            out_dir=out,
-            store=_store(store),
-            log=_echo,
-            pretrained=pretrained,
+    reports = []
+    for n in chosen:
+        if reuse and (out / n / "result.json").exists():
+            try:
+                old = load_report(out / n)
+            except ConfigError:
+                old = None
+            if old is not None and old.quick == quick and (quick or len(old.seeds) == seeds):
+                _echo(f"experiment {n}: reusing {out / n / 'result.json'}")
+                reports.append(old)
+                continue
+        reports.append(
+            run_experiment(
+                n,
+                seeds=seeds,
+                quick=quick,
+                data=data,
+                out_dir=out,
+                store=_store(store),
+                log=_echo,
+                pretrained=pretrained,
+            )
         )
-        for n in chosen
-    ]
     for report in reports:
         _say(f"{report.name}: {report.outcome.verdict.label} — {report.folder / 'result.json'}")
     if name == "all":

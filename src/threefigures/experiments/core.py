@@ -137,7 +137,6 @@ class Context:
                 data_name=data.name,
                 model_name=model_cfg.name,
                 epochs=train.epochs,
-                run_dir=self.out_dir / "runs" / f"{len(self.runs):03d}",
                 info={"experiment": self.name, "label": label},
             )
         result = fit(net, data, train, val_fraction=val_fraction)
@@ -283,6 +282,37 @@ def run_experiment(
     atomic_write_text(folder / "table.md", markdown_table(outcome.header, outcome.rows))
     log(f"verdict: {outcome.verdict.label} — {outcome.verdict.summary}")
     return report
+
+
+def load_report(folder: Path) -> Report:
+    """Rebuild a finished experiment's :class:`Report` from its ``result.json``."""
+    from threefigures.experiments.verdict import Comparison, Verdict
+
+    try:
+        raw = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+        outcome = Outcome(
+            claim=raw["claim"],
+            question=raw["question"],
+            header=tuple(raw["table"]["header"]),
+            rows=[tuple(r) for r in raw["table"]["rows"]],
+            figure=folder / raw["figure"],
+            verdict=Verdict(**raw["verdict"]),
+            comparisons=[Comparison(**c) for c in raw["comparisons"]],
+            notes=list(raw["notes"]),
+            numbers=dict(raw["numbers"]),
+        )
+        return Report(
+            name=raw["name"],
+            outcome=outcome,
+            command=raw["command"],
+            seeds=list(raw["seeds"]),
+            quick=bool(raw["quick"]),
+            seconds=float(raw["seconds"]),
+            runs=list(raw["runs"]),
+            folder=folder,
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{folder}: no usable result.json ({exc})") from None
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
