@@ -108,7 +108,7 @@ def check_pretrained(
             f"(missing: {', '.join(missing[:3]) or '-'}; "
             f"unexpected: {', '.join(unexpected[:3]) or '-'})"
         )
-    for key, tensor in given.items():
+    for key, tensor in sorted(given.items(), key=lambda kv: list(expected).index(kv[0])):
         if tuple(tensor.shape) != tuple(expected[key].shape):
             raise CheckpointError(
                 f"{path}: {key} has shape {tuple(tensor.shape)} but the transfer CNN has "
