@@ -82,7 +82,7 @@ def test_a_report_reloads_from_its_result_json(small_data_quick) -> None:
 def test_cli_all_reuses_finished_experiments(small_data_quick, capsys) -> None:
     from threefigures.cli import main as cli_main
 
-    report, store, out = small_data_quick
+    _report, _store, out = small_data_quick
     code = cli_main(
         [
             "--store",

@@ -112,9 +112,11 @@ class Context:
         label: str,
         init: Callable[[torch.nn.Module], None] | None = None,
         val_fraction: float = 0.1,
+        binary: int | None = None,
     ) -> tuple[torch.nn.Module, FitResult]:
         """Train one configuration (seeded by ``train.seed``) and record it in the store.
 
+        ``binary``: the K of a ``make_binary`` dataset, recorded in the run's config.
         ``init``: called on the fresh model before training (e.g. to load pretrained
         weights and freeze layers). Returns the trained model and its fit result (with the
         test evaluation).
@@ -122,8 +124,11 @@ class Context:
         from threefigures.runner import model_config_for
 
         model_cfg = model_config_for(data, model, loss=train.loss)
+        base_name = data.name.split(" (is it")[0]  # make_binary's name → the dataset's
         run_cfg = RunConfig(
-            data=DataConfig(name=data.name, val_fraction=val_fraction), model=model_cfg, train=train
+            data=DataConfig(name=base_name, val_fraction=val_fraction, binary=binary),
+            model=model_cfg,
+            train=train,
         )
         run_cfg.validate()
         torch.manual_seed(train.seed)
