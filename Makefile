@@ -25,6 +25,7 @@ test-fast: $(STAMP)
 
 reliability: $(STAMP)
 	$(BIN)/python -m pytest tests/test_bad_input.py tests/test_reliability.py tests/test_web.py \
+		tests/test_web_reliability.py \
 		--reliability-report docs/RELIABILITY.md
 
 bench: $(STAMP)

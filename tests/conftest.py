@@ -54,7 +54,12 @@ def store(tmp_path):
 
 # --- docs/RELIABILITY.md from the suite ---------------------------------------------------------
 
-_RELIABILITY_FILES = ("test_bad_input.py", "test_reliability.py", "test_web.py")
+_RELIABILITY_FILES = (
+    "test_bad_input.py",
+    "test_reliability.py",
+    "test_web.py",
+    "test_web_reliability.py",
+)
 _reliability_rows: list[dict[str, str]] = []
 
 

@@ -3,7 +3,9 @@ background thread on a socket of its own (tests, benchmarks, screenshots)."""
 
 from __future__ import annotations
 
+import ipaddress
 import socket
+import sys
 import threading
 import time
 from types import TracebackType
@@ -18,13 +20,37 @@ def _set_threads(settings: Settings) -> None:
         torch.set_num_threads(settings.torch_threads)
 
 
+def exposure_warning(host: str) -> str | None:
+    """The line printed when the server is bound to ``host``: None for a loopback address
+    (the default 127.0.0.1), a warning for anything another machine could reach."""
+    name = host.strip().strip("[]")
+    if name.lower() == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(name).is_loopback:
+            return None
+    except ValueError:
+        pass  # a host name: it may resolve to a public interface
+    where = " (every network interface)" if name in ("0.0.0.0", "::") else ""
+    return (
+        f"warning: --host {host}{where} serves the page beyond this machine: anyone who can "
+        "reach it can use the page, run the models and read every run's configuration, "
+        "figures and reports (there is no login). Use --host 127.0.0.1 (the default) to keep "
+        "it on this machine."
+    )
+
+
 def run_server(settings: Settings) -> None:
-    """Serve until Ctrl-C. Binds ``settings.host`` (127.0.0.1 unless told otherwise)."""
+    """Serve until Ctrl-C. Binds ``settings.host`` (127.0.0.1 unless told otherwise), and
+    warns on stderr when that is not a loopback address."""
     import uvicorn
 
     from threefigures.web.app import create_app
 
     settings = settings.validate()
+    warning = exposure_warning(settings.host)
+    if warning is not None:
+        print(warning, file=sys.stderr, flush=True)
     _set_threads(settings)
     app = create_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
