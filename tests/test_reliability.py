@@ -78,10 +78,12 @@ def test_sigkill_at_random_points_then_resume_matches_an_uninterrupted_run(
     """Kill the training process (SIGKILL: no handler runs) at random moments, three times,
     resuming after each; the run completes, the store is intact, at most the epoch in
     progress was lost each time, and the result equals an uninterrupted run's."""
-    epochs = "8"
+    # small batches: each epoch lasts long enough (~0.3–1 s) to be killed inside it
+    epochs = "10"
+    slow = [*TRAIN, "--batch-size", "4"]
     rng = random.Random(0)
     store = tmp_path / "killed.db"
-    proc = _cli(store, *TRAIN, "--epochs", epochs)
+    proc = _cli(store, *slow, "--epochs", epochs)
     kills = 0
     lost_at_most_one = True
     while kills < 3:
@@ -92,7 +94,7 @@ def test_sigkill_at_random_points_then_resume_matches_an_uninterrupted_run(
             time.sleep(0.02)
         if proc.poll() is not None:
             break  # finished before the next kill
-        time.sleep(rng.uniform(0.0, 0.4))  # somewhere inside the next epoch (or a save)
+        time.sleep(rng.uniform(0.0, 0.2))  # somewhere inside the next epoch (or a save)
         before = _epochs_done(store)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -111,7 +113,7 @@ def test_sigkill_at_random_points_then_resume_matches_an_uninterrupted_run(
     assert killed.status == "finished" and killed.epochs_done == int(epochs)
 
     clean_store = tmp_path / "clean.db"
-    assert _cli(clean_store, *TRAIN, "--epochs", epochs).wait(timeout=300) == 0
+    assert _cli(clean_store, *slow, "--epochs", epochs).wait(timeout=300) == 0
     clean = Store(clean_store).list_runs()[0]
     a = [m["train_loss"] for m in Store(store).metrics(killed.id)]
     b = [m["train_loss"] for m in Store(clean_store).metrics(clean.id)]

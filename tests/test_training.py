@@ -182,3 +182,28 @@ def test_comparable_to_scikit_learn_mlp_on_real_digits() -> None:
         sk.fit(x, data.train_y.numpy())
     theirs = sk.score(xt, data.test_y.numpy())
     assert ours >= theirs - 0.02, (ours, theirs)
+
+
+def test_ctrl_c_during_a_save_waits_for_the_save_then_stops(synthetic) -> None:
+    """SIGINT that lands while an epoch's checkpoint is being written does not cut the save
+    short: training stops at the next step boundary with that epoch counted as done."""
+    import os
+    import signal
+
+    from threefigures.config import ModelConfig, TrainConfig
+    from threefigures.models import create_model
+    from threefigures.runner import model_config_for
+    from threefigures.training import TrainingInterrupted, fit
+
+    saved: list[int] = []
+
+    def on_epoch_end(model, optimizer, scheduler, history, epoch) -> None:  # type: ignore[no-untyped-def]
+        os.kill(os.getpid(), signal.SIGINT)  # arrives "during the save"
+        saved.append(epoch)  # the save still completes
+
+    before = signal.getsignal(signal.SIGINT)
+    model = create_model(model_config_for(synthetic, ModelConfig(layers=(16,))))
+    with pytest.raises(TrainingInterrupted) as caught:
+        fit(model, synthetic, TrainConfig(epochs=5, device="cpu"), on_epoch_end=on_epoch_end)
+    assert saved == [1] and caught.value.epochs_done == 1
+    assert signal.getsignal(signal.SIGINT) is before  # the handler is put back

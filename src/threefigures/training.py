@@ -9,6 +9,8 @@ the cost, so the loop does as little as it can per step.
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,6 +50,31 @@ class TrainingDiverged(ThreeFiguresError):
             "(try a smaller learning rate)"
         )
         self.epoch, self.batch = epoch, batch
+
+
+class _DeferredSigint:
+    """Turn Ctrl-C (SIGINT) into a request that training honours at the next step boundary,
+    so it never lands inside a checkpoint save or a store write. A second Ctrl-C interrupts
+    at once. Only installed in the main thread (handlers cannot be set elsewhere)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+        self._installed = threading.current_thread() is threading.main_thread()
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def install(self) -> _DeferredSigint:
+        if self._installed:
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def restore(self) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def _diverged(value: float, first: float) -> bool:
@@ -470,6 +497,7 @@ def fit(
     epochs_done = first_epoch - 1
     # divergence is judged against the run's very first batch loss (kept across resumes)
     first_loss: float | None = history.batch_loss[0] if history.batch_loss else None
+    stop = _DeferredSigint().install()
     try:
         for epoch in range(first_epoch, config.epochs + 1):
             epoch_start = time.perf_counter()
@@ -487,6 +515,8 @@ def fit(
             )
             learner.train()
             for step in range(steps_per_epoch):
+                if stop.requested:
+                    raise KeyboardInterrupt
                 lo, hi = step * config.batch_size, (step + 1) * config.batch_size
                 xb, yb = x_epoch[lo:hi], y_epoch[lo:hi]  # views
                 lb = None
@@ -559,6 +589,8 @@ def fit(
             if on_epoch_end is not None and rank == 0:
                 on_epoch_end(model, optimizer, scheduler, history, epoch)
             epochs_done = epoch  # only once its checkpoint is safely written
+            if stop.requested:
+                raise KeyboardInterrupt
             if config.early_stopping and val is not None:
                 if val.loss < best_val - 1e-6:
                     best_val, stale = val.loss, 0
@@ -570,6 +602,8 @@ def fit(
                         break
     except KeyboardInterrupt:
         raise TrainingInterrupted(epochs_done) from None
+    finally:
+        stop.restore()
 
     train_seconds = time.perf_counter() - started
     agree = _weights_agree_across_ranks(model) if world > 1 else True
