@@ -53,3 +53,29 @@ def percent(p: float) -> str:
     if p > 0.0 and round(p * 100) <= 0:
         return "<1%"
     return f"{p * 100:.0f}%"
+
+
+def as_unit_pixels(arr: np.ndarray, name: str) -> npt.NDArray[np.float64]:
+    """Pixel values as floats in [0, 1]: bools, integers 0..255 (scaled) or floats already in
+    [0, 1] (a 1e-3 tolerance is clipped away); anything else is a ValueError naming ``name``."""
+    if arr.dtype == np.bool_:
+        return arr.astype(np.float64)
+    if np.issubdtype(arr.dtype, np.integer):
+        if arr.size and (arr.min() < 0 or arr.max() > 255):
+            raise ValueError(
+                f"integer {name} must hold 0..255; got values {arr.min()} to {arr.max()}"
+            )
+        return arr.astype(np.float64) / 255.0
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise ValueError(f"{name} must be floats in [0, 1] or uint8; got dtype {arr.dtype}")
+    out = arr.astype(np.float64)
+    if out.size:
+        if not np.all(np.isfinite(out)):
+            raise ValueError(f"{name} contains NaN or infinite values")
+        lo, hi = float(out.min()), float(out.max())
+        if lo < -1e-3 or hi > 1.0 + 1e-3:
+            raise ValueError(
+                f"{name} must lie in [0, 1]; got values {lo:.3g} to {hi:.3g} "
+                "(undo any normalisation, or pass uint8 0..255)"
+            )
+    return np.clip(out, 0.0, 1.0)

@@ -12,7 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.collections import PatchCollection
 from matplotlib.patches import Rectangle
 
-from ._checks import as_labels, as_probs, percent
+from ._checks import as_labels, as_probs, as_unit_pixels, percent
 from ._style import (
     BLUE,
     FAINT,
@@ -57,27 +57,7 @@ def _as_images(images: npt.ArrayLike) -> npt.NDArray[np.float64]:
         raise ValueError(
             f"images must have shape (N, H, W) (e.g. (N, 28, 28)); got shape {arr.shape}"
         )
-    if arr.dtype == np.bool_:
-        return arr.astype(np.float64)
-    if np.issubdtype(arr.dtype, np.integer):
-        if arr.size and (arr.min() < 0 or arr.max() > 255):
-            raise ValueError(
-                f"integer images must hold 0..255; got values {arr.min()} to {arr.max()}"
-            )
-        return arr.astype(np.float64) / 255.0
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise ValueError(f"images must be floats in [0, 1] or uint8; got dtype {arr.dtype}")
-    out = arr.astype(np.float64)
-    if out.size:
-        if not np.all(np.isfinite(out)):
-            raise ValueError("images contain NaN or infinite values")
-        lo, hi = float(out.min()), float(out.max())
-        if lo < -1e-3 or hi > 1.0 + 1e-3:
-            raise ValueError(
-                f"float images must lie in [0, 1]; got values {lo:.3g} to {hi:.3g} "
-                "(undo any normalisation, or pass uint8 0..255)"
-            )
-    return np.clip(out, 0.0, 1.0)
+    return as_unit_pixels(arr, "images")
 
 
 def _title(pred_name: str, conf: float, true_name: str | None) -> tuple[str, str]:

@@ -33,7 +33,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from ._checks import as_labels, percent
+from ._checks import as_labels, as_unit_pixels, percent
 from ._style import (
     BLUE,
     FAINT,
@@ -120,27 +120,7 @@ def _pixels(values: Any, name: str, ndim: int = 2) -> Float:
         raise ValueError(f"{name} must have shape {shape}; got shape {arr.shape}")
     if ndim == 2 and arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
-    if arr.dtype == np.bool_:
-        return arr.astype(np.float64)
-    if np.issubdtype(arr.dtype, np.integer):
-        if arr.size and (arr.min() < 0 or arr.max() > 255):
-            raise ValueError(
-                f"integer {name} must hold 0..255; got values {arr.min()} to {arr.max()}"
-            )
-        return arr.astype(np.float64) / 255.0
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise ValueError(f"{name} must be floats in [0, 1] or uint8; got dtype {arr.dtype}")
-    out = arr.astype(np.float64)
-    if out.size:
-        if not np.all(np.isfinite(out)):
-            raise ValueError(f"{name} contains NaN or infinite values")
-        lo, hi = float(out.min()), float(out.max())
-        if lo < -1e-3 or hi > 1.0 + 1e-3:
-            raise ValueError(
-                f"{name} must lie in [0, 1]; got values {lo:.3g} to {hi:.3g} "
-                "(undo any normalisation, or pass uint8 0..255)"
-            )
-    return np.clip(out, 0.0, 1.0)
+    return as_unit_pixels(arr, name)
 
 
 def _top(top: Any, name: str) -> list[tuple[str, float]]:
