@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -100,19 +101,27 @@ def draw_line_panels(
             if logy:
                 ax.set_yscale("log")
             ax.grid(True, alpha=0.4)
-        handles, labels = [], []
-        for ax in axes:
-            for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-                if lab not in labels:
-                    handles.append(h)
-                    labels.append(lab)
-        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), frameon=False)
-        fig.suptitle(title, x=0.01, ha="left", fontsize=12, fontweight="bold", color=INK)
-        if subtitle:
-            fig.text(0.01, 0.905, subtitle, fontsize=8.5, color=MUTED, ha="left")
-        rows = (len(labels) + 4) // 5
-        fig.subplots_adjust(top=0.82, bottom=0.18 + 0.05 * rows, wspace=0.3, left=0.07, right=0.98)
+        finish_panels(fig, axes, title, subtitle, bottom=0.18, wspace=0.3)
         return save(fig, path)
+
+
+def finish_panels(
+    fig: Any, axes: Sequence[Any], title: str, subtitle: str, *, bottom: float, wspace: float
+) -> None:
+    """One legend for all panels (each label once) under them, the title and subtitle above,
+    and room for both."""
+    handles, labels = [], []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), frameon=False)
+    fig.suptitle(title, x=0.01, ha="left", fontsize=12, fontweight="bold", color=INK)
+    if subtitle:
+        fig.text(0.01, 0.905, subtitle, fontsize=8.5, color=MUTED, ha="left")
+    rows = (len(labels) + 4) // 5
+    fig.subplots_adjust(top=0.82, bottom=bottom + 0.05 * rows, wspace=wspace, left=0.07, right=0.98)
 
 
 def draw_grouped_bars(

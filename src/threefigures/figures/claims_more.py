@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ._style import INK, MUTED, PathLike, figure, save
-from .claims import _COLOURS, Series
+from .claims import _COLOURS, Series, finish_panels
 
 __all__ = ["PALETTE", "Panel", "Series", "draw_panels", "draw_ratio_bars"]
 
@@ -104,18 +104,7 @@ def draw_panels(panels: Sequence[Panel], path: PathLike, *, title: str, subtitle
                     ax.set_xticklabels(list(panel.xticklabels))
                 ax.minorticks_off()
             ax.grid(True, alpha=0.4)
-        handles, labels = [], []
-        for ax in axes:
-            for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-                if lab not in labels:
-                    handles.append(h)
-                    labels.append(lab)
-        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), frameon=False)
-        fig.suptitle(title, x=0.01, ha="left", fontsize=12, fontweight="bold", color=INK)
-        if subtitle:
-            fig.text(0.01, 0.905, subtitle, fontsize=8.5, color=MUTED, ha="left")
-        rows = (len(labels) + 4) // 5
-        fig.subplots_adjust(top=0.82, bottom=0.17 + 0.05 * rows, wspace=0.32, left=0.07, right=0.98)
+        finish_panels(fig, axes, title, subtitle, bottom=0.17, wspace=0.32)
         return save(fig, path)
 
 
