@@ -70,6 +70,16 @@ def test_small_data_quick_writes_figure_table_verdict_and_runs(small_data_quick)
     assert result["verdict"]["supports"] == outcomes.count("supports")
 
 
+def test_experiment_runs_load_like_any_run(small_data_quick) -> None:
+    """predict, explain and serve read an experiment's runs like any other."""
+    from threefigures.runner import load_model_from_folder
+
+    _report, store, _out = small_data_quick
+    for record in store.list_runs():
+        _model, config, classes = load_model_from_folder(record.run_dir)
+        assert config.model.name in ("mlp", "cnn") and len(classes) == 10
+
+
 def test_a_report_reloads_from_its_result_json(small_data_quick) -> None:
     from threefigures.experiments.core import load_report
 

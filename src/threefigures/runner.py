@@ -115,7 +115,8 @@ def versions() -> dict[str, str]:
     return out
 
 
-def _write_run_config(folder: Path, run_id: str, config: RunConfig, classes: list[str]) -> None:
+def write_run_config(folder: Path, run_id: str, config: RunConfig, classes: list[str]) -> None:
+    """``config.json``: the run config and class names, the format ``read_run_config`` reads."""
     payload = {"format": 1, "run_id": run_id, "run": config.to_dict(), "classes": classes}
     atomic_write_text(folder / CONFIG_FILE, json.dumps(payload, indent=2))
 
@@ -533,7 +534,7 @@ def train_run(
     run_id = store.new_run_id()
     folder = Path(out_dir) if out_dir is not None else store.root / run_id
     folder.mkdir(parents=True, exist_ok=True)
-    _write_run_config(folder, run_id, config, data.classes)
+    write_run_config(folder, run_id, config, data.classes)
     record = store.create_run(
         config=config.to_dict(),
         data_name=data.name,
@@ -599,7 +600,7 @@ def resume_run(
         )
     store.truncate_after(record.id, resume.epochs_done)
     store.set_status(record.id, "running", epochs_planned=config.train.epochs)
-    _write_run_config(record.run_dir, record.id, config, classes)
+    write_run_config(record.run_dir, record.id, config, classes)
     if resume.epochs_done == config.train.epochs:
         # stopped after its last checkpoint but before its test, figures and report
         log(f"run {record.id}: all {resume.epochs_done} epochs saved; finishing it")

@@ -121,7 +121,7 @@ class Context:
         weights and freeze layers). Returns the trained model and its fit result (with the
         test evaluation).
         """
-        from threefigures.runner import model_config_for
+        from threefigures.runner import model_config_for, write_run_config
 
         model_cfg = model_config_for(data, model, loss=train.loss)
         base_name = data.name.split(" (is it")[0]  # make_binary's name → the dataset's
@@ -160,10 +160,8 @@ class Context:
                 )
             record.run_dir.mkdir(parents=True, exist_ok=True)
             save_weights(net, record.run_dir / "model.safetensors")
-            atomic_write_text(
-                record.run_dir / "config.json",
-                json.dumps({**run_cfg.to_dict(), "classes": list(data.classes)}, indent=2),
-            )
+            # the same config.json as any run, so predict, explain and serve can load it
+            write_run_config(record.run_dir, record.id, run_cfg, list(data.classes))
             self.store.set_status(
                 record.id,
                 "finished",
