@@ -17,12 +17,14 @@ import asyncio
 import importlib.util
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -79,17 +81,24 @@ def train_demo(folder: Path) -> Path:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc; NaN elsewhere)."""
+    """User + system CPU time of a process and its children, e.g. uvicorn's workers (Linux
+    /proc; NaN elsewhere)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    try:
+        kids = [int(k) for k in children.read_text().split()]
+    except OSError:
+        kids = []
+    return own + sum(cpu_seconds(k) for k in kids)
 
 
-def start_server(store: Path, run: str, port: int) -> subprocess.Popen[bytes]:
+def start_server(store: Path, run: str, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "threefigures", "serve", "--store", str(store)]
-    cmd += ["--run", run, "--port", str(port)]
+    cmd += ["--run", run, "--port", str(port), "--workers", str(workers)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -141,6 +150,85 @@ async def load(
         return latencies, compute, errors, time.perf_counter() - started
 
 
+_COMPUTE = re.compile(rb'"compute_ms":([0-9.eE+-]+)')
+
+
+async def load_raw(
+    url: str, bodies: list[bytes], requests: int, concurrency: int
+) -> tuple[list[float], list[float], list[str], float]:
+    """:func:`load` with a lean client: HTTP/1.1 keep-alive over asyncio streams (uvloop when
+    installed), a few lines of parsing per answer. httpx spends ~2–4 ms of CPU per request
+    here, which on 2 cores is taken from the server being measured; this client ~0.3 ms."""
+    host, port = url.removeprefix("http://").split(":")
+    latencies: list[float] = []
+    compute: list[float] = []
+    errors: list[str] = []
+    counter = iter(range(requests))
+    requests_bytes = [
+        (
+            f"POST /api/predict HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        + body
+        for body in bodies
+    ]
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            for i in counter:
+                started = time.perf_counter()
+                writer.write(requests_bytes[i % len(requests_bytes)])
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+                    payload = await reader.readexactly(length)
+                except (OSError, asyncio.IncompleteReadError, AttributeError) as exc:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                    return
+                latencies.append(time.perf_counter() - started)
+                status = int(head.split(b" ", 2)[1])
+                found = _COMPUTE.search(payload)
+                if status != 200 or found is None:
+                    errors.append(f"HTTP {status}: {payload[:200]!r}")
+                else:
+                    compute.append(float(found.group(1)))
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies, compute, errors, time.perf_counter() - started
+
+
+def machine_check() -> float:
+    """Milliseconds for a fixed piece of Python and NumPy work like a request's (best of 5).
+
+    This machine's speed drifts by a third or more over an hour (shared host): printed beside
+    the latencies so runs can be compared."""
+    from threefigures.preprocess import preprocess_array
+
+    drawing = np.zeros((56, 56), dtype=np.float32)
+    drawing[10:46, 25:31] = 1.0
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(50):
+            preprocess_array(drawing, name="check")
+            json.loads(json.dumps({"pixels": drawing.tolist()}))
+        best = min(best, (time.perf_counter() - started) * 1000 / 50)
+    return best
+
+
+def run_loop(coro: Any) -> Any:
+    """asyncio.run, on uvloop when it is installed (the client's own overhead is smaller)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", type=Path, help="runs store (default: train the demo)")
@@ -149,20 +237,28 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=100, help="requests not counted")
     parser.add_argument("--single", type=int, default=300, help="requests from one client first")
+    parser.add_argument(
+        "--client",
+        choices=("raw", "httpx"),
+        default="raw",
+        help="load generator: raw asyncio sockets (default, ~0.3 ms CPU per request) or httpx",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
     args = parser.parse_args()
+    send = load_raw if args.client == "raw" else load
 
     with tempfile.TemporaryDirectory() as tmp:
         store = args.store or train_demo(Path(tmp))
         port = free_port()
-        server = start_server(store, args.run, port)
+        server = start_server(store, args.run, port, args.workers)
         try:
             url = f"http://127.0.0.1:{port}"
             bodies = [drawing_body(d) for d in DRAWINGS]
-            asyncio.run(load(url, bodies, args.warmup, args.concurrency))
-            single, _c, single_errors, _w = asyncio.run(load(url, bodies, args.single, 1))
+            run_loop(send(url, bodies, args.warmup, args.concurrency))
+            single, _c, single_errors, _w = run_loop(send(url, bodies, args.single, 1))
             server_cpu, client_cpu = cpu_seconds(server.pid), time.process_time()
-            latencies, compute, errors, wall = asyncio.run(
-                load(url, bodies, args.requests, args.concurrency)
+            latencies, compute, errors, wall = run_loop(
+                send(url, bodies, args.requests, args.concurrency)
             )
             server_cpu = cpu_seconds(server.pid) - server_cpu
             client_cpu = time.process_time() - client_cpu
@@ -174,9 +270,12 @@ def main() -> None:
     ms = np.asarray(latencies) * 1000
     fast = [m for m in ("httptools", "uvloop") if importlib.util.find_spec(m) is not None]
     print(f"uvicorn with {' + '.join(fast) or 'h11 + asyncio (no httptools/uvloop installed)'}")
+    print(f"load generator: {args.client} client in one process")
+    print(f"machine check: {machine_check():.2f} ms per reference request-sized job")
     print(
         f"POST /api/predict · {args.requests} requests · {args.concurrency} concurrent clients · "
-        f"{len(bodies[0]):,}-byte drawings · loopback · {os.cpu_count()} CPUs"
+        f"{len(bodies[0]):,}-byte drawings · loopback · {os.cpu_count()} CPUs · "
+        f"{args.workers} server process{'es' if args.workers > 1 else ''}"
     )
     if len(ms):
         p50, p90, p99 = np.percentile(ms, [50, 90, 99])

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
+from threefigures import preprocess
 from threefigures.errors import ImageError, NoInkError
 from threefigures.preprocess import (
     Preprocessed,
@@ -514,3 +515,48 @@ def test_to_uint8_rounds_and_clips() -> None:
     out = to_uint8(values)
     assert out.dtype == np.uint8
     np.testing.assert_array_equal(out, [[0, 128, 255, 255], [0, 1, 254, 64]])
+
+
+# --- the fast statistics used per web request, against NumPy and SciPy ---------------------
+
+
+def _random_images(seed: int, count: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    images = []
+    for i in range(count):
+        height, width = (int(v) for v in rng.integers(1, 70, 2))
+        image = rng.random((height, width)).astype(np.float32)
+        if i % 3 == 0:  # mostly background, as drawings are
+            image = image * (rng.random((height, width)) > 0.8).astype(np.float32)
+        if i % 4 == 0:  # few distinct values: ties at the order statistics
+            image = np.round(image, 1).astype(np.float32)
+        images.append(image)
+    return images
+
+
+def test_median_equals_numpy() -> None:
+    for image in _random_images(0, 2000):
+        assert preprocess._median(image) == float(np.median(image))
+
+
+def test_percentile_equals_numpy_within_one_float32_ulp() -> None:
+    for image in _random_images(1, 2000):
+        for q in (preprocess.PEAK_PERCENTILE, preprocess.FALLBACK_PEAK_PERCENTILE, 0.0, 50.0):
+            ours, ref = preprocess._percentile(image, q), float(np.percentile(image, q))
+            assert abs(ours - ref) <= np.spacing(np.float32(max(abs(ref), 1e-30))), (q, ours, ref)
+
+
+def test_centre_of_mass_equals_scipy() -> None:
+    for image in _random_images(2, 2000):
+        if image.sum() > 0:
+            assert preprocess._centre_of_mass(image) == ndimage.center_of_mass(image)
+
+
+def test_border_pixels_are_the_masked_strips() -> None:
+    for image in _random_images(3, 500):
+        height, width = image.shape
+        rows = max(1, int(preprocess.BORDER_FRACTION * height + 0.5))
+        cols = max(1, int(preprocess.BORDER_FRACTION * width + 0.5))
+        mask = np.zeros(image.shape, dtype=bool)
+        mask[:rows], mask[-rows:], mask[:, :cols], mask[:, -cols:] = True, True, True, True
+        assert np.array_equal(np.sort(preprocess._border_pixels(image)), np.sort(image[mask]))

@@ -359,6 +359,69 @@ def test_concurrent_requests_get_their_own_answers(served: Served) -> None:
         assert got.activations == want.activations and got.probabilities == want.probabilities
 
 
+def _batch_drawings() -> list[list[list[float]]]:
+    drawings = [stroke(56, col=c) for c in (10, 20, 28, 36, 46)]
+    for i in range(3):
+        block = np.zeros((56, 56))
+        block[8 + 12 * i : 20 + 12 * i, 8:30] = 1.0
+        drawings.append(block.tolist())
+    return drawings
+
+
+def test_a_batch_answers_each_drawing_as_it_would_be_answered_alone(served: Served) -> None:
+    from threefigures.preprocess import preprocess_array
+    from threefigures.web.service import Job, pixels_to_array
+
+    service = served.client.app.state.service  # type: ignore[attr-defined]
+    loaded = service.loaded(None)
+    jobs = [
+        Job(preprocess_array(pixels_to_array(d), name="drawing"), "drawing", 0.0)
+        for d in _batch_drawings()
+    ]
+    for method in ("saliency", "integrated-gradients"):
+        together = service.answer_many(loaded, jobs, method)
+        alone = [service.answer_many(loaded, [job], method)[0] for job in jobs]
+        assert len({a.index for a in alone}) > 1 or len({str(a.input) for a in alone}) > 1
+        for got, want in zip(together, alone, strict=True):
+            g = got.model_dump(exclude={"compute_ms"})
+            w = want.model_dump(exclude={"compute_ms"})
+            assert g["input"] == w["input"] and g["index"] == w["index"]
+            assert np.allclose(g["probabilities"], w["probabilities"], atol=2e-6)
+            assert np.allclose(g["attribution"]["map"], w["attribution"]["map"], atol=2e-3)
+            for ga, wa in zip(g["activations"], w["activations"], strict=True):
+                assert ga["shape"] == wa["shape"]
+                assert np.allclose(ga["values"], wa["values"], atol=2e-4)
+
+
+def test_requests_arriving_together_are_answered_in_one_batch(served: Served) -> None:
+    """Concurrent HTTP requests on the event loop share a batch, each gets its own answer,
+    and a bad drawing among them fails alone."""
+    import asyncio
+
+    import httpx
+
+    app = create_app(Settings(store=served.store.path))
+    batcher = app.state.batcher
+    drawings = _batch_drawings()
+    expected = [served.client.post("/api/predict", json={"pixels": d}).json() for d in drawings]
+
+    async def burst() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            bodies: list[Any] = [{"pixels": d} for d in drawings]
+            bodies.insert(3, {"pixels": [[0.5] * 56] * 55 + [[0.5] * 55]})  # ragged: 422
+            return await asyncio.gather(*(client.post("/api/predict", json=b) for b in bodies))
+
+    responses = asyncio.run(burst())
+    assert_error(responses.pop(3), 422, "row")
+    for response, want in zip(responses, expected, strict=True):
+        got = response.json()
+        assert response.status_code == 200 and got["input"] == want["input"]
+        assert np.allclose(got["probabilities"], want["probabilities"], atol=2e-6)
+    assert max(batcher.batch_sizes) > 1, batcher.batch_sizes
+    assert sum(size * n for size, n in batcher.batch_sizes.items()) == len(drawings)
+
+
 def test_a_cnn_sends_its_first_convolutions_feature_maps(served: Served, tmp_path: Path) -> None:
     cnn = ModelConfig(name="cnn", layers=(32,), channels=(4, 8))
     run = untrained_run(served.store, "untrained-cnn", cnn, tmp_path / "cnn")
@@ -556,6 +619,8 @@ def test_an_empty_store_says_to_train_first(tmp_path: Path) -> None:
         {"torch_threads": 0},
         {"method": "occlusion"},
         {"host": ""},
+        {"workers": 0},
+        {"workers": 33},
     ],
 )
 def test_settings_are_checked(bad: dict[str, Any]) -> None:
@@ -570,8 +635,66 @@ def test_serve_binds_loopback_by_default(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.setattr("threefigures.web.server.run_server", seen.append)
     assert main(["serve", "--store", str(tmp_path / "s.db")]) == 0
     assert main(["serve", "--run", "abc", "--port", "9001", "--max-upload-mb", "1.5"]) == 0
-    first, second = seen
+    assert main(["serve", "--workers", "2"]) == 0
+    first, second, third = seen
+    assert first.workers == 1 and third.workers == 2
     assert (first.host, first.port, first.max_upload_bytes) == ("127.0.0.1", 8000, 5 * MIB)
     assert first.store == tmp_path / "s.db" and first.run is None
     assert (second.run, second.port, second.max_upload_bytes) == ("abc", 9001, int(1.5 * MIB))
     assert main(["serve", "--port", "-1"]) == 1
+
+
+def test_settings_travel_to_worker_processes_as_json(tmp_path: Path) -> None:
+    from threefigures.web.settings import SETTINGS_ENV
+
+    settings = Settings(store=tmp_path / "s.db", run="abc", port=9001, workers=2)
+    assert Settings.from_json(settings.to_json()) == settings
+    assert Settings.from_json(Settings().to_json()) == Settings()
+    with pytest.raises(ConfigError, match=SETTINGS_ENV):
+        Settings.from_json('{"port": 1, "colour": "red"}')
+    with pytest.raises(ConfigError, match=SETTINGS_ENV):
+        Settings.from_json("{not json")
+
+
+def test_serve_with_two_worker_processes(served: Served) -> None:
+    """`serve --workers 2`: uvicorn's worker processes build the app from the settings in
+    the environment, answer drawings, and all stop on Ctrl-C."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "threefigures", "serve", "--store", str(served.store.path)]
+    cmd += ["--port", str(port), "--workers", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        response = None
+        while response is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                response = httpx.post(
+                    f"http://127.0.0.1:{port}/api/predict", json={"pixels": stroke(56)}, timeout=5
+                )
+            except httpx.HTTPError:  # still starting
+                time.sleep(0.3)
+        assert response is not None, "the server never answered"
+        assert response.status_code == 200, response.text
+        assert_prediction(response.json(), served.run_id)
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+        if children.exists():  # Linux: the two workers are the server's children
+            assert len(children.read_text().split()) >= 2
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            output = proc.communicate(timeout=60)[0].decode(errors="replace")
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0, output
+    assert "Traceback" not in output, output

@@ -808,6 +808,13 @@ def serve(
     max_upload_mb: Annotated[
         float, typer.Option("--max-upload-mb", help="Largest image upload, in MiB.")
     ] = 5.0,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            help="Server processes; one per CPU core answers many users fastest.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the web page: draw a digit and watch it go through the network."""
     from threefigures.web.server import run_server
@@ -819,6 +826,7 @@ def serve(
         host=host,
         port=port,
         max_upload_bytes=int(max_upload_mb * MIB),
+        workers=workers,
     ).validate()
     _echo(f"threefigures web page on http://{host}:{port}/ (Ctrl-C stops it)")
     run_server(settings)

@@ -4,13 +4,18 @@ background thread on a socket of its own (tests, benchmarks, screenshots)."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import sys
 import threading
 import time
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from threefigures.web.settings import Settings
+from threefigures.web.settings import SETTINGS_ENV, Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 def _set_threads(settings: Settings) -> None:
@@ -51,9 +56,35 @@ def run_server(settings: Settings) -> None:
     warning = exposure_warning(settings.host)
     if warning is not None:
         print(warning, file=sys.stderr, flush=True)
+    if settings.workers > 1:
+        # uvicorn starts each worker process fresh and has it build the app from an import
+        # string; the settings travel in the environment.
+        os.environ[SETTINGS_ENV] = settings.to_json()
+        uvicorn.run(
+            "threefigures.web.server:app_from_environment",
+            factory=True,
+            workers=settings.workers,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            access_log=False,
+        )
+        return
     _set_threads(settings)
     app = create_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+
+
+def app_from_environment() -> FastAPI:
+    """A worker process's app, from the settings :func:`run_server` put in the environment."""
+    from threefigures.web.app import create_app
+
+    text = os.environ.get(SETTINGS_ENV)
+    if text is None:
+        raise RuntimeError(f"{SETTINGS_ENV} is not set: start workers with `threefigures serve`")
+    settings = Settings.from_json(text).validate()
+    _set_threads(settings)
+    return create_app(settings)
 
 
 class BackgroundServer:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from threefigures.errors import ConfigError
 
 MIB = 1024 * 1024
+#: Where ``threefigures serve --workers N`` hands the settings to its worker processes.
+SETTINGS_ENV = "THREEFIGURES_WEB_SETTINGS"
+MAX_WORKERS = 32
 
 #: Attribution methods the page may ask for. Saliency is the default because it is one
 #: backward pass: measured on the 2-core CPU, ~2 ms per request for the Figure 1 MLP
@@ -23,6 +28,8 @@ class Settings:
     ``model_cache_size``: loaded runs kept in memory. ``torch_threads``: intra-op threads
     set by :func:`threefigures.web.server.run_server` (1: each request's tensors are tiny,
     so more threads only contend with the concurrent requests). ``method``: attribution.
+    ``workers``: server processes (each loads its own models; one per core serves drawings
+    fastest, see the README's web benchmark).
     """
 
     store: Path | None = None
@@ -34,6 +41,28 @@ class Settings:
     model_cache_size: int = 4
     torch_threads: int | None = 1
     method: str = "saliency"
+    workers: int = 1
+
+    def to_json(self) -> str:
+        """These settings as JSON (for worker processes: see :data:`SETTINGS_ENV`)."""
+        values = asdict(self)
+        values["store"] = None if self.store is None else str(self.store)
+        return json.dumps(values)
+
+    @classmethod
+    def from_json(cls, text: str) -> Settings:
+        """The settings :meth:`to_json` wrote (unknown keys are a ConfigError)."""
+        try:
+            values: dict[str, Any] = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{SETTINGS_ENV} is not valid JSON ({exc})") from None
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known) if isinstance(values, dict) else ["(not a dict)"]
+        if unknown:
+            raise ConfigError(f"{SETTINGS_ENV} has unknown settings: {', '.join(unknown)}")
+        if values.get("store") is not None:
+            values["store"] = Path(values["store"])
+        return cls(**values)
 
     def validate(self) -> Settings:
         if not 0 <= self.port <= 65535:
@@ -46,6 +75,8 @@ class Settings:
             raise ConfigError(f"model_cache_size must be at least 1, got {self.model_cache_size}")
         if self.torch_threads is not None and self.torch_threads < 1:
             raise ConfigError(f"torch_threads must be at least 1, got {self.torch_threads}")
+        if not 1 <= self.workers <= MAX_WORKERS:
+            raise ConfigError(f"--workers must be between 1 and {MAX_WORKERS}, got {self.workers}")
         if self.method not in WEB_METHODS:
             raise ConfigError(f"method must be one of {WEB_METHODS}, got {self.method!r}")
         if not self.host:
