@@ -16,6 +16,7 @@ from threefigures.data.augment import (
     affine_grid,
     affine_theta,
     augment_batch,
+    augment_in_chunks,
     parse_augment,
     warp,
 )
@@ -387,3 +388,28 @@ def test_draw_augment_preview_rejects_bad_shapes(tmp_path: Path):
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         draw_augment_preview(orig + 2, np.zeros((1, 4, 28, 28)), tmp_path / "d.png", ops_label="x")
     assert not list(tmp_path.iterdir())
+
+
+def test_augment_in_chunks_is_augment_batch_chunk_by_chunk() -> None:
+    x = _blob().repeat(10, 1, 1, 1)  # (10, 1, 28, 28): identical images
+    cfg = AugmentConfig(ops=("flip", "rotate", "brightness", "shift"))
+    got = augment_in_chunks(x, cfg, chunk=4, generator=_gen(5))
+    gen = _gen(5)
+    want = torch.cat([augment_batch(x[lo : lo + 4], cfg, gen) for lo in (0, 4, 8)])
+    assert torch.equal(got, want)
+    assert torch.equal(x, _blob().repeat(10, 1, 1, 1))  # the input is left alone
+    # every image got its own parameters, across chunk boundaries too
+    flat = got.reshape(10, -1)
+    assert all(not torch.equal(flat[i], flat[j]) for i in range(10) for j in range(i))
+
+
+def test_augment_in_chunks_in_place() -> None:
+    x = _blob().repeat(6, 1, 1, 1)
+    cfg = AugmentConfig(ops=("rotate", "brightness"))
+    want = augment_in_chunks(x, cfg, chunk=4, generator=_gen(1))
+    same = augment_in_chunks(x, cfg, chunk=4, out=x, generator=_gen(1))
+    assert same is x and torch.equal(x, want)
+    with pytest.raises(ValueError, match="chunk"):
+        augment_in_chunks(x, cfg, chunk=0)
+    with pytest.raises(ValueError, match="shape"):
+        augment_in_chunks(x, cfg, out=x[:3])

@@ -474,19 +474,11 @@ def fit(
             _match_state_layout(optimizer)
         if scheduler is not None and resume.scheduler_state is not None:
             scheduler.load_state_dict(resume.scheduler_state)
-    augment = None
+    aug_cfg = None
     if config.augment:
-        from threefigures.data.augment import AugmentConfig, augment_batch
+        from threefigures.data.augment import AugmentConfig, augment_in_chunks
 
-        aug_cfg = AugmentConfig(
-            ops=tuple(config.augment),
-            rotate_deg=config.rotate_deg,
-            brightness=config.brightness,
-            shift=config.shift,
-        )
-
-        def augment(x: torch.Tensor) -> torch.Tensor:
-            return augment_batch(x, aug_cfg)
+        aug_cfg = AugmentConfig.from_train_config(config)
 
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     check_every_step = device.type == "cpu"  # .item() is free on the CPU, a sync on a GPU
@@ -508,6 +500,10 @@ def fit(
             perm = perm[rank::world][:n_local]  # this rank's shard of the epoch
             perm_dev = perm.to(device)
             x_epoch, y_epoch = x_train[perm_dev], y_train[perm_dev]  # one gather per epoch
+            if aug_cfg is not None:
+                # The gather made x_epoch a copy: augment it in place, a chunk of images per
+                # call (per-sample parameters as per batch, with less per-call overhead).
+                augment_in_chunks(x_epoch, aug_cfg, out=x_epoch)
             len_epoch = len_train[perm] if len_train is not None else None
             losses = torch.empty(steps_per_epoch, device=device)
             bar = _progress(
@@ -526,8 +522,6 @@ def fit(
                     xb = xb[:, :longest]  # (B, T_batch): no work on padding past the longest
                     if yb.ndim == 2:
                         yb = yb[:, :longest]
-                if augment is not None:
-                    xb = augment(xb)
                 if rule == "perceptron":
                     lr_now = config.lr
                     loss = torch.tensor(model.perceptron_update(xb, yb, lr_now))  # type: ignore[operator]
