@@ -98,15 +98,15 @@ def pixels_to_array(rows: Sequence[Sequence[float]]) -> np.ndarray:
         raise WebError(
             f"pixels rows must have {MIN_SIDE} to {MAX_SIDE} values, got {width}", status=422
         )
-    arr = np.asarray(rows, dtype=np.float32)
-    if not np.isfinite(arr).all():
-        raise WebError("pixels hold NaN or infinite values", status=422)
-    low, high = float(arr.min()), float(arr.max())
-    if low < 0.0 or high > 1.0:
+    values = np.asarray(rows, dtype=np.float64)  # as parsed: 1e41 stays 1e41, not float32 inf
+    if np.isnan(values).any():
+        raise WebError("pixels hold NaN values", status=422)
+    low, high = float(values.min()), float(values.max())
+    if low < 0.0 or high > 1.0:  # ±inf included
         raise WebError(
             f"pixel values must lie in [0, 1], got values from {low:g} to {high:g}", status=422
         )
-    return arr
+    return values.astype(np.float32)
 
 
 def _safe_name(filename: str | None) -> str:
