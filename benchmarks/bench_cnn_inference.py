@@ -14,6 +14,7 @@ Printed, not asserted.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import tempfile
 import time
@@ -63,13 +64,11 @@ def main() -> None:
     options.intra_op_num_threads = args.threads
     options.inter_op_num_threads = 1
     for label, model in (("threefigures CNN", ours), ("PyTorch example CNN", example)):
-        for fmt_name, fmt in (
-            ("channels_last", torch.channels_last),
-            ("NCHW", torch.contiguous_format),
-        ):
-            variant = model.to(memory_format=fmt)
+        formats = (("channels_last", torch.channels_last), ("NCHW", torch.contiguous_format))
+        for fmt_name, fmt in formats:
+            # .to(memory_format=...) converts in place: each format gets its own copy
+            variant = copy.deepcopy(model).to(memory_format=fmt)
             timers[f"{label}, eager {fmt_name}"] = lambda m=variant: _no_grad_call(torch, m, x)
-        model.to(memory_format=torch.channels_last if model is ours else torch.contiguous_format)
         result = export_onnx(model, folder / f"{len(timers)}.onnx", example=x[:2])
         session = ort.InferenceSession(
             str(result.path), options, providers=["CPUExecutionProvider"]

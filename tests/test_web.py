@@ -393,26 +393,30 @@ def test_a_batch_answers_each_drawing_as_it_would_be_answered_alone(served: Serv
                 assert np.allclose(ga["values"], wa["values"], atol=2e-4)
 
 
-def test_requests_arriving_together_are_answered_in_one_batch(served: Served) -> None:
-    """Concurrent HTTP requests on the event loop share a batch, each gets its own answer,
-    and a bad drawing among them fails alone."""
+def _burst(app: Any, bodies: list[Any]) -> list[Any]:
+    """POST every body to the app at once, on one event loop (as a busy server sees them)."""
     import asyncio
 
     import httpx
 
+    async def send() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await asyncio.gather(*(client.post("/api/predict", json=b) for b in bodies))
+
+    return asyncio.run(send())
+
+
+def test_requests_arriving_together_are_answered_in_one_batch(served: Served) -> None:
+    """Concurrent HTTP requests on the event loop share a batch, each gets its own answer,
+    and a bad drawing among them fails alone."""
     app = create_app(Settings(store=served.store.path))
     batcher = app.state.batcher
     drawings = _batch_drawings()
     expected = [served.client.post("/api/predict", json={"pixels": d}).json() for d in drawings]
-
-    async def burst() -> list[httpx.Response]:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            bodies: list[Any] = [{"pixels": d} for d in drawings]
-            bodies.insert(3, {"pixels": [[0.5] * 56] * 55 + [[0.5] * 55]})  # ragged: 422
-            return await asyncio.gather(*(client.post("/api/predict", json=b) for b in bodies))
-
-    responses = asyncio.run(burst())
+    bodies: list[Any] = [{"pixels": d} for d in drawings]
+    bodies.insert(3, {"pixels": [[0.5] * 56] * 55 + [[0.5] * 55]})  # ragged: 422
+    responses = _burst(app, bodies)
     assert_error(responses.pop(3), 422, "row")
     for response, want in zip(responses, expected, strict=True):
         got = response.json()
@@ -420,6 +424,25 @@ def test_requests_arriving_together_are_answered_in_one_batch(served: Served) ->
         assert np.allclose(got["probabilities"], want["probabilities"], atol=2e-6)
     assert max(batcher.batch_sizes) > 1, batcher.batch_sizes
     assert sum(size * n for size, n in batcher.batch_sizes.items()) == len(drawings)
+
+
+def test_a_cnn_answers_each_drawing_alone_and_exactly(served: Served, tmp_path: Path) -> None:
+    """A CNN's saliency depends on its batch-mates (oneDNN kernels by batch size, max-pool
+    near-ties): its drawings are answered one per call, identical to sequential requests."""
+    cnn = ModelConfig(name="cnn", layers=(32,), channels=(4, 8))
+    run = untrained_run(served.store, "untrained-cnn-burst", cnn, tmp_path / "cnn")
+    app = create_app(Settings(store=served.store.path, run=run))
+    drawings = _batch_drawings()
+    expected = [
+        served.client.post(f"/api/predict?run={run}", json={"pixels": d}).json() for d in drawings
+    ]
+    responses = _burst(app, [{"pixels": d} for d in drawings])
+    assert dict(app.state.batcher.batch_sizes) == {1: len(drawings)}
+    for response, want in zip(responses, expected, strict=True):
+        got = response.json()
+        assert response.status_code == 200
+        for key in ("input", "probabilities", "attribution", "activations"):
+            assert got[key] == want[key], key
 
 
 def test_a_cnn_sends_its_first_convolutions_feature_maps(served: Served, tmp_path: Path) -> None:
@@ -698,3 +721,41 @@ def test_serve_with_two_worker_processes(served: Served) -> None:
             raise
     assert proc.returncode == 0, output
     assert "Traceback" not in output, output
+
+
+def test_serve_workers_with_a_bad_store_fails_at_once(tmp_path: Path) -> None:
+    """The parent opens the store before any worker starts: one line, exit 1."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "not-a-store.db"
+    bad.write_bytes(b"this is not an SQLite database" * 100)
+    cmd = [sys.executable, "-m", "threefigures", "serve", "--store", str(bad), "--workers", "2"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr and "error:" in done.stderr
+
+
+def test_a_worker_that_cannot_build_the_app_stops_the_parent(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """uvicorn restarts workers that die, except with its start-up failure status (3)."""
+    from threefigures.web.server import STARTUP_FAILURE, app_from_environment
+    from threefigures.web.settings import SETTINGS_ENV
+
+    for value in ('{"port": "not a number"}', "{not json", None):
+        if value is None:
+            monkeypatch.delenv(SETTINGS_ENV, raising=False)
+        else:
+            monkeypatch.setenv(SETTINGS_ENV, value)
+        with pytest.raises(SystemExit) as stopped:
+            app_from_environment()
+        assert stopped.value.code == STARTUP_FAILURE
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and "\n" not in err, err
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"garbage" * 200)
+    monkeypatch.setenv(SETTINGS_ENV, Settings(store=bad).to_json())
+    with pytest.raises(SystemExit) as stopped:
+        app_from_environment()
+    assert stopped.value.code == STARTUP_FAILURE

@@ -62,12 +62,25 @@ class DrawingBatcher:
     def _flush(self) -> None:
         self._scheduled = False
         queued, self._queue = self._queue, []
+        try:
+            self._answer(queued)
+        finally:
+            for *_rest, future in queued:  # whatever escaped _answer: fail, never hang
+                if not future.done():
+                    future.set_exception(RuntimeError("the drawing's batch failed"))
+
+    def _answer(
+        self, queued: list[tuple[LoadedRun, str, Job, asyncio.Future[PredictResponse]]]
+    ) -> None:
         groups: dict[tuple[int, str], list[int]] = {}
         for i, (loaded, method, _job, _future) in enumerate(queued):
             groups.setdefault((id(loaded), method), []).append(i)
         for (_model, method), members in groups.items():
-            for start in range(0, len(members), self.max_batch):
-                part = [queued[i] for i in members[start : start + self.max_batch]]
+            # Only models whose answers do not depend on their batch-mates are batched (see
+            # WebService.batches_exactly); the others answer one drawing per call.
+            size = self.max_batch if self.service.batches_exactly(queued[members[0]][0]) else 1
+            for start in range(0, len(members), size):
+                part = [queued[i] for i in members[start : start + size]]
                 live = [entry for entry in part if not entry[3].done()]  # client gone
                 if not live:
                     continue
@@ -76,6 +89,8 @@ class DrawingBatcher:
                     answers = self.service.answer_many(
                         live[0][0], [entry[2] for entry in live], method
                     )
+                    if len(answers) != len(live):
+                        raise RuntimeError(f"{len(answers)} answers for {len(live)} drawings")
                 except Exception as exc:  # every request waiting on this batch gets the error
                     for entry in live:
                         entry[3].set_exception(exc)

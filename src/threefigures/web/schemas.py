@@ -121,4 +121,9 @@ class PredictResponse(BaseModel):
     notes: list[str]
     source: Literal["drawing", "upload"]
     source_size: list[int] = Field(description="(width, height) of what was sent.")
-    compute_ms: float = Field(description="Preprocessing, forward and attribution time.")
+    compute_ms: float = Field(
+        description=(
+            "Milliseconds from the request's body being read to its answer being ready: "
+            "preprocessing, waiting for its batch, forward pass and attribution."
+        )
+    )

@@ -12,7 +12,12 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from threefigures.errors import ConfigError, ThreeFiguresError
 from threefigures.web.settings import SETTINGS_ENV, Settings
+
+#: The exit status with which a uvicorn worker says it could not start (uvicorn.config's
+#: STARTUP_FAILURE): the parent then stops instead of starting another worker.
+STARTUP_FAILURE = 3
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -58,17 +63,24 @@ def run_server(settings: Settings) -> None:
         print(warning, file=sys.stderr, flush=True)
     if settings.workers > 1:
         # uvicorn starts each worker process fresh and has it build the app from an import
-        # string; the settings travel in the environment.
+        # string; the settings travel in the environment. A store that cannot be opened is
+        # reported here, once, before any worker starts.
+        from threefigures.store import Store
+
+        Store(settings.store)
         os.environ[SETTINGS_ENV] = settings.to_json()
-        uvicorn.run(
-            "threefigures.web.server:app_from_environment",
-            factory=True,
-            workers=settings.workers,
-            host=settings.host,
-            port=settings.port,
-            log_level="info",
-            access_log=False,
-        )
+        try:
+            uvicorn.run(
+                "threefigures.web.server:app_from_environment",
+                factory=True,
+                workers=settings.workers,
+                host=settings.host,
+                port=settings.port,
+                log_level="info",
+                access_log=False,
+            )
+        finally:
+            os.environ.pop(SETTINGS_ENV, None)
         return
     _set_threads(settings)
     app = create_app(settings)
@@ -76,15 +88,25 @@ def run_server(settings: Settings) -> None:
 
 
 def app_from_environment() -> FastAPI:
-    """A worker process's app, from the settings :func:`run_server` put in the environment."""
+    """A worker process's app, from the settings :func:`run_server` put in the environment.
+
+    If the app cannot be built, the worker says why in one line and exits with uvicorn's
+    start-up failure status, which stops the parent: any other exit would have it start
+    replacement workers that fail the same way, forever.
+    """
     from threefigures.web.app import create_app
 
-    text = os.environ.get(SETTINGS_ENV)
-    if text is None:
-        raise RuntimeError(f"{SETTINGS_ENV} is not set: start workers with `threefigures serve`")
-    settings = Settings.from_json(text).validate()
-    _set_threads(settings)
-    return create_app(settings)
+    try:
+        text = os.environ.get(SETTINGS_ENV)
+        if text is None:
+            raise ConfigError(f"{SETTINGS_ENV} is not set: start workers with `threefigures serve`")
+        settings = Settings.from_json(text).validate()
+        _set_threads(settings)
+        return create_app(settings)
+    except Exception as exc:  # any failure here would repeat in every replacement worker
+        detail = str(exc) if isinstance(exc, ThreeFiguresError) else f"{type(exc).__name__}: {exc}"
+        print(f"error: {detail}", file=sys.stderr, flush=True)
+        sys.exit(STARTUP_FAILURE)
 
 
 class BackgroundServer:

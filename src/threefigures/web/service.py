@@ -356,14 +356,29 @@ class WebService:
     ) -> PredictResponse:
         return self.answer_many(loaded, [Job(pre, source, started)], method)[0]
 
+    @staticmethod
+    def batches_exactly(loaded: LoadedRun) -> bool:
+        """Whether a batch answers each drawing exactly as it would be answered alone.
+
+        True for the dense networks (MLP, perceptron). Not for a CNN: oneDNN picks its
+        convolution kernel by batch size, the last bits of the maps change, max-pooling then
+        picks other winners among near-ties on flat background, and the saliency map
+        changes visibly (hundreds of pixels by over 0.01 in a review's check). Not for the
+        RNN either: its answers were not checked. Those models answer one drawing a call.
+        """
+        from threefigures.models import MLP, Perceptron
+
+        return isinstance(loaded.model, MLP | Perceptron)
+
     def answer_many(
         self, loaded: LoadedRun, jobs: Sequence[Job], method: str | None
     ) -> list[PredictResponse]:
         """Answer several preprocessed inputs for one run with one batch: one pass for the
         layer view and one attribution (forward and backward) for all of them.
 
-        Each answer equals the one its input would get alone: the model is in eval mode, so
-        no example's output or gradient depends on the others in the batch (tested).
+        The model is in eval mode, so no example's output or gradient depends on the others
+        in the batch in exact arithmetic; for the models where :meth:`batches_exactly` holds
+        the floating-point answers match too (tested).
         """
         from threefigures.explain.attribution import attribute
         from threefigures.explain.internals import layer_activations

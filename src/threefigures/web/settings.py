@@ -62,7 +62,10 @@ class Settings:
             raise ConfigError(f"{SETTINGS_ENV} has unknown settings: {', '.join(unknown)}")
         if values.get("store") is not None:
             values["store"] = Path(values["store"])
-        return cls(**values)
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise ConfigError(f"{SETTINGS_ENV}: {exc}") from None
 
     def validate(self) -> Settings:
         if not 0 <= self.port <= 65535:
