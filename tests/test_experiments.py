@@ -122,3 +122,10 @@ def test_cli_experiment_errors(tmp_path: Path, capsys) -> None:
     assert "unknown experiment" in capsys.readouterr().err
     assert main(["--store", str(tmp_path / "db"), "experiment", "small-data", "--seeds", "0"]) == 1
     assert "--seeds" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["activations", "depth", "devices", "losses"])
+def test_image_experiments_refuse_sequence_data(name: str, tmp_path: Path, capsys) -> None:
+    args = ["--store", str(tmp_path / "db"), "experiment", name, "--quick"]
+    assert main([*args, "--data", "names-gender", "--out", str(tmp_path)]) == 1
+    assert f"the {name} experiment needs an image dataset" in capsys.readouterr().err

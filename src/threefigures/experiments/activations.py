@@ -33,9 +33,8 @@ import torch
 from torch import nn
 
 from threefigures.config import ModelConfig, TrainConfig
-from threefigures.data import Dataset, is_sequence_data
-from threefigures.errors import ConfigError
-from threefigures.experiments.core import Context, Outcome, mean_std, register, subset
+from threefigures.data import Dataset
+from threefigures.experiments.core import Context, Outcome, mean_std, register
 from threefigures.experiments.verdict import Comparison, compare, decide
 from threefigures.training import compute_loss, to_float_images
 
@@ -108,14 +107,7 @@ def _geo_mean(rows: list[list[float]]) -> list[float]:
 def activations(ctx: Context) -> Outcome:
     from threefigures.figures.claims_more import PALETTE, Panel, Series, draw_panels
 
-    name = ctx.data or "digits"
-    data = ctx.dataset(name)
-    if is_sequence_data(data):
-        raise ConfigError(f"the activations experiment needs an image dataset, not {name!r}")
-    if ctx.quick:
-        data = subset(data, QUICK_SIZE, 0)
-    elif len(data.train_y) > MAX_TRAIN:
-        data = subset(data, MAX_TRAIN, 0)
+    data = ctx.image_data(QUICK_SIZE, MAX_TRAIN)
     epochs = QUICK_EPOCHS if ctx.quick else FULL_EPOCHS
     batch_x, batch_y = fixed_batch(data, GRAD_BATCH // 2 if ctx.quick else GRAD_BATCH)
 

@@ -23,7 +23,7 @@ import torch
 
 from threefigures.checkpoint import atomic_write_text, save_weights
 from threefigures.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from threefigures.data import Dataset, load_data
+from threefigures.data import Dataset, is_sequence_data, load_data
 from threefigures.errors import ConfigError
 from threefigures.experiments.verdict import Comparison, Verdict
 from threefigures.models import create_model
@@ -102,6 +102,19 @@ class Context:
         if name not in self._datasets:
             self._datasets[name] = load_data(name)
         return self._datasets[name]
+
+    def image_data(self, quick_size: int, max_train: int) -> Dataset:
+        """``--data`` (default digits) for an experiment that needs images: ``quick_size``
+        training examples in quick mode, at most ``max_train`` otherwise (stratified)."""
+        name = self.data or "digits"
+        data = self.dataset(name)
+        if is_sequence_data(data):
+            raise ConfigError(f"the {self.name} experiment needs an image dataset, not {name!r}")
+        if self.quick:
+            return subset(data, quick_size, 0)
+        if len(data.train_y) > max_train:
+            return subset(data, max_train, 0)
+        return data
 
     def train(
         self,

@@ -22,9 +22,7 @@ import math
 import numpy as np
 
 from threefigures.config import ModelConfig, TrainConfig
-from threefigures.data import is_sequence_data
-from threefigures.errors import ConfigError
-from threefigures.experiments.core import Context, Outcome, mean_std, register, subset
+from threefigures.experiments.core import Context, Outcome, mean_std, register
 from threefigures.experiments.verdict import Comparison, compare, decide
 
 NAME = "depth"
@@ -72,14 +70,7 @@ def equal_param_width(depth: int, target: int, inputs: int = 784, outputs: int =
 def depth(ctx: Context) -> Outcome:
     from threefigures.figures.claims_more import Panel, Series, draw_panels
 
-    name = ctx.data or "digits"
-    data = ctx.dataset(name)
-    if is_sequence_data(data):
-        raise ConfigError(f"the depth experiment needs an image dataset, not {name!r}")
-    if ctx.quick:
-        data = subset(data, QUICK_SIZE, 0)
-    elif len(data.train_y) > MAX_TRAIN:
-        data = subset(data, MAX_TRAIN, 0)
+    data = ctx.image_data(QUICK_SIZE, MAX_TRAIN)
     epochs = QUICK_EPOCHS if ctx.quick else FULL_EPOCHS
     inputs, outputs = math.prod(data.image_shape), data.num_classes
     target = mlp_param_count(inputs, (BASE_WIDTH,), outputs)
@@ -217,7 +208,7 @@ def depth(ctx: Context) -> Outcome:
         "depth as the article's plain MLP would have it.",
     ]
     if not ctx.quick and len(data.train_y) == MAX_TRAIN:
-        notes.append(f"{name} was subsampled to {MAX_TRAIN:,} training examples.")
+        notes.append(f"{ctx.data or 'digits'} was subsampled to {MAX_TRAIN:,} training examples.")
     return Outcome(
         claim="Deep learning: more hidden layers help.",
         question=f"At the same number of parameters (~{target:,}), do 2, 4 or 8 hidden layers "

@@ -33,11 +33,9 @@ import statistics
 import torch
 
 from threefigures.config import TrainConfig
-from threefigures.data import is_sequence_data
 from threefigures.devices_bench import MODELS as BENCH_MODELS
 from threefigures.devices_bench import _devices
-from threefigures.errors import ConfigError
-from threefigures.experiments.core import Context, Outcome, register, subset
+from threefigures.experiments.core import Context, Outcome, register
 from threefigures.experiments.verdict import Comparison, Verdict, compare, decide
 
 NAME = "devices"
@@ -99,14 +97,7 @@ def _load() -> float | None:
 def devices(ctx: Context) -> Outcome:
     from threefigures.figures.claims_more import draw_ratio_bars
 
-    name = ctx.data or "digits"
-    data = ctx.dataset(name)
-    if is_sequence_data(data):
-        raise ConfigError(f"the devices experiment needs an image dataset, not {name!r}")
-    if ctx.quick:
-        data = subset(data, QUICK_SIZE, 0)
-    elif len(data.train_y) > MAX_TRAIN:
-        data = subset(data, MAX_TRAIN, 0)
+    data = ctx.image_data(QUICK_SIZE, MAX_TRAIN)
     epochs = QUICK_EPOCHS if ctx.quick else FULL_EPOCHS
     batches = QUICK_BATCHES if ctx.quick else FULL_BATCHES
     where = targets()

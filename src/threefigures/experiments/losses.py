@@ -32,9 +32,8 @@ from typing import Any
 import numpy as np
 
 from threefigures.config import ModelConfig, TrainConfig
-from threefigures.data import is_sequence_data, make_binary
-from threefigures.errors import ConfigError
-from threefigures.experiments.core import Context, Outcome, mean_std, register, subset
+from threefigures.data import make_binary
+from threefigures.experiments.core import Context, Outcome, mean_std, register
 from threefigures.experiments.verdict import Comparison, compare, decide
 
 NAME = "losses"
@@ -76,14 +75,7 @@ def _reach_text(values: list[int | None]) -> str:
 def losses(ctx: Context) -> Outcome:
     from threefigures.figures.claims_more import PALETTE, Panel, Series, draw_panels
 
-    name = ctx.data or "digits"
-    data = ctx.dataset(name)
-    if is_sequence_data(data):
-        raise ConfigError(f"the losses experiment needs an image dataset, not {name!r}")
-    if ctx.quick:
-        data = subset(data, QUICK_SIZE, 0)
-    elif len(data.train_y) > MAX_TRAIN:
-        data = subset(data, MAX_TRAIN, 0)
+    data = ctx.image_data(QUICK_SIZE, MAX_TRAIN)
     positive = min(POSITIVE, data.num_classes - 1)
     binary = make_binary(data, positive)
     what = binary.classes[1]
@@ -230,7 +222,7 @@ def losses(ctx: Context) -> Outcome:
         "reached it (mean over the seeds that did).",
     ]
     if not ctx.quick and len(data.train_y) == MAX_TRAIN:
-        notes.append(f"{name} was subsampled to {MAX_TRAIN:,} training examples.")
+        notes.append(f"{ctx.data or 'digits'} was subsampled to {MAX_TRAIN:,} training examples.")
     numbers = {
         "epochs": epochs,
         "threshold": THRESHOLD,
