@@ -1047,6 +1047,54 @@ def draw_active_units(
 # --- 6. convolution filters ----------------------------------------------------------------------
 
 
+def _tile_section(
+    fig: Figure,
+    canvas: Axes,
+    where: tuple[float, float, float],
+    label: str,
+    shown: np.ndarray,
+    layout: tuple[int, int, float, float, float, float, float],
+    cmap: str | Colormap,
+    norm: Normalize,
+    bar_label: str,
+) -> list[Rectangle]:
+    """One layer's section of a tile figure (filters, feature maps): its bold label, the
+    (N, h, w) tiles in a grid on one colour scale, and that scale's colour bar beside them.
+    ``where``: (figure width, figure height, top of the section), inches. ``layout``:
+    (cols, rows, tile size, cell width, cell height, tile label height, label row height).
+    Returns the tiles' frames (drawn by the caller in one collection)."""
+    width, height, top = where
+    cols, rows, size, cell_w, cell_h, label_h, sec_h = layout
+    canvas.text(_MARGIN, top - sec_h / 2, label, fontsize=9, fontweight="bold", va="center")
+    frames = _tiles(
+        canvas,
+        list(shown),
+        _MARGIN,
+        top - sec_h,
+        cols,
+        size,
+        cell_w,
+        cell_h,
+        cmap=cmap,
+        norms=[norm] * shown.shape[0],
+        above=[str(k) for k in range(shown.shape[0])],
+        title_h=label_h,
+        fontsize=6,
+    )
+    grid_h = rows * cell_h
+    cax = _axes(
+        fig,
+        width,
+        height,
+        _MARGIN + cols * cell_w + 0.15,
+        top - sec_h - grid_h + 0.05,
+        0.1,
+        max(grid_h - 0.1, 0.4),
+    )
+    _colorbar(fig, cax, cmap, norm, bar_label, fontsize=7)
+    return frames
+
+
 def draw_conv_filters(
     layers: Sequence[tuple[str, np.ndarray]],
     path: PathLike,
@@ -1104,43 +1152,22 @@ def draw_conv_filters(
             out_c, in_c, kh, kw = shape
             more = f" (first {shown.shape[0]})" if out_c > shown.shape[0] else ""
             channels = "channel" if in_c == 1 else "channels"
-            canvas.text(
-                _MARGIN,
-                top - sec_h / 2,
-                f"{name} · {out_c} filters{more} of {kh}×{kw}, averaged over {in_c} input "
-                f"{channels}",
-                fontsize=9,
-                fontweight="bold",
-                va="center",
-            )
             lim = _sym(shown)
-            norm = Normalize(-lim, lim)
-            frames += _tiles(
-                canvas,
-                list(shown),
-                _MARGIN,
-                top - sec_h,
-                cols,
-                size,
-                cell_w,
-                cell_h,
-                cmap=DIVERGING,
-                norms=[norm] * shown.shape[0],
-                above=[str(k) for k in range(shown.shape[0])],
-                title_h=label_h,
-                fontsize=6,
+            label = (
+                f"{name} · {out_c} filters{more} of {kh}×{kw}, averaged over {in_c} input "
+                f"{channels}"
             )
-            grid_h = rows * cell_h
-            cax = _axes(
+            frames += _tile_section(
                 fig,
-                width,
-                height,
-                _MARGIN + cols * cell_w + 0.15,
-                top - sec_h - grid_h + 0.05,
-                0.1,
-                max(grid_h - 0.1, 0.4),
+                canvas,
+                (width, height, top),
+                label,
+                shown,
+                (cols, rows, size, cell_w, cell_h, label_h, sec_h),
+                DIVERGING,
+                Normalize(-lim, lim),
+                "weight",
             )
-            _colorbar(fig, cax, DIVERGING, norm, "weight", fontsize=7)
             top -= sec
         canvas.add_collection(PatchCollection(frames, match_original=True), autolim=False)
         return save(fig, path, dpi=DPI)
@@ -1227,41 +1254,18 @@ def draw_feature_maps(
         for (name, shape, shown, cols, rows), sec in zip(sections, heights, strict=True):
             c, h, w = shape
             more = f" (first {shown.shape[0]} maps)" if c > shown.shape[0] else ""
-            canvas.text(
-                _MARGIN,
-                top - sec_h / 2,
-                f"{name} · {c}×{h}×{w}{more}",
-                fontsize=9,
-                fontweight="bold",
-                va="center",
-            )
             cmap, norm, signed = _scale(shown)
-            frames += _tiles(
-                canvas,
-                list(shown),
-                _MARGIN,
-                top - sec_h,
-                cols,
-                size,
-                cell_w,
-                cell_h,
-                cmap=cmap,
-                norms=[norm] * shown.shape[0],
-                above=[str(k) for k in range(shown.shape[0])],
-                title_h=label_h,
-                fontsize=6,
-            )
-            grid_h = rows * cell_h
-            cax = _axes(
+            frames += _tile_section(
                 fig,
-                width,
-                height,
-                _MARGIN + cols * cell_w + 0.15,
-                top - sec_h - grid_h + 0.05,
-                0.1,
-                max(grid_h - 0.1, 0.4),
+                canvas,
+                (width, height, top),
+                f"{name} · {c}×{h}×{w}{more}",
+                shown,
+                (cols, rows, size, cell_w, cell_h, label_h, sec_h),
+                cmap,
+                norm,
+                "value" if signed else "activation",
             )
-            _colorbar(fig, cax, cmap, norm, "value" if signed else "activation", fontsize=7)
             top -= sec
         canvas.add_collection(PatchCollection(frames, match_original=True), autolim=False)
         return save(fig, path, dpi=DPI)
