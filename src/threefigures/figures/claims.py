@@ -48,6 +48,39 @@ class Series:
             raise ValueError(f"series {self.label!r} is empty")
 
 
+def plot_series(
+    ax: Any,
+    series: Sequence[Series],
+    colours: dict[str, str],
+    *,
+    scale: float = 1.0,
+    logy: bool = False,
+) -> None:
+    """Draw each series on ``ax`` as a line with markers, and a ±std band where it has one.
+    ``colours`` maps labels to colours across panels (a label keeps its colour; new labels
+    take the next one); ``scale`` multiplies y (100 for percentages)."""
+    for s in series:
+        colour = s.colour or colours.setdefault(s.label, _COLOURS[len(colours) % len(_COLOURS)])
+        x = np.asarray(s.x, dtype=float)
+        y = np.asarray(s.y, dtype=float) * scale
+        ax.plot(
+            x,
+            y,
+            color=colour,
+            linestyle="--" if s.dashed else "-",
+            marker="o",
+            markersize=3,
+            linewidth=1.6,
+            label=s.label,
+        )
+        if s.std is not None:
+            sd = np.asarray(s.std, dtype=float) * scale
+            low = y - sd
+            if logy:  # a band through zero cannot be drawn on a log axis
+                low = np.maximum(low, y * 0.05)
+            ax.fill_between(x, low, y + sd, color=colour, alpha=0.15, linewidth=0)
+
+
 def draw_line_panels(
     panels: Sequence[tuple[str, Sequence[Series]]],
     path: PathLike,
@@ -73,26 +106,7 @@ def draw_line_panels(
         axes = fig.subplots(1, n, squeeze=False)[0]
         colours: dict[str, str] = {}
         for ax, (name, series) in zip(axes, panels, strict=True):
-            for s in series:
-                colour = s.colour or colours.setdefault(
-                    s.label, _COLOURS[len(colours) % len(_COLOURS)]
-                )
-                scale = 100.0 if percent else 1.0
-                x = np.asarray(s.x, dtype=float)
-                y = np.asarray(s.y, dtype=float) * scale
-                ax.plot(
-                    x,
-                    y,
-                    color=colour,
-                    linestyle="--" if s.dashed else "-",
-                    marker="o",
-                    markersize=3,
-                    linewidth=1.6,
-                    label=s.label,
-                )
-                if s.std is not None:
-                    sd = np.asarray(s.std, dtype=float) * scale
-                    ax.fill_between(x, y - sd, y + sd, color=colour, alpha=0.15, linewidth=0)
+            plot_series(ax, series, colours, scale=100.0 if percent else 1.0, logy=logy)
             ax.set_title(name)
             ax.set_xlabel(xlabel)
             ax.set_ylabel(ylabel + (" (%)" if percent else ""))

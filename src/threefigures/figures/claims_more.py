@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ._style import INK, MUTED, PathLike, figure, save
-from .claims import _COLOURS, Series, finish_panels
+from .claims import _COLOURS, Series, finish_panels, plot_series
 
 __all__ = ["PALETTE", "Panel", "Series", "draw_panels", "draw_ratio_bars"]
 
@@ -68,29 +68,9 @@ def draw_panels(panels: Sequence[Panel], path: PathLike, *, title: str, subtitle
         axes = fig.subplots(1, n, squeeze=False)[0]
         colours: dict[str, str] = {}
         for ax, panel in zip(axes, panels, strict=True):
-            scale = 100.0 if panel.percent else 1.0
-            for s in panel.series:
-                colour = s.colour or colours.setdefault(
-                    s.label, _COLOURS[len(colours) % len(_COLOURS)]
-                )
-                x = np.asarray(s.x, dtype=float)
-                y = np.asarray(s.y, dtype=float) * scale
-                ax.plot(
-                    x,
-                    y,
-                    color=colour,
-                    linestyle="--" if s.dashed else "-",
-                    marker="o",
-                    markersize=3,
-                    linewidth=1.6,
-                    label=s.label,
-                )
-                if s.std is not None:
-                    sd = np.asarray(s.std, dtype=float) * scale
-                    low = y - sd
-                    if panel.logy:  # a band through zero cannot be drawn on a log axis
-                        low = np.maximum(low, y * 0.05)
-                    ax.fill_between(x, low, y + sd, color=colour, alpha=0.15, linewidth=0)
+            plot_series(
+                ax, panel.series, colours, scale=100.0 if panel.percent else 1.0, logy=panel.logy
+            )
             ax.set_title(panel.title)
             ax.set_xlabel(panel.xlabel)
             ax.set_ylabel(panel.ylabel + (" (%)" if panel.percent else ""))
