@@ -18,9 +18,6 @@ import importlib.util
 import json
 import os
 import re
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +26,9 @@ from typing import Any
 import httpx
 import numpy as np
 from PIL import Image, ImageDraw
+
+# run as a script, benchmarks/ is on sys.path: the server plumbing is bench_web_load's
+from bench_web_load import free_port, start_server
 
 PAD = 280  # the page's drawing pad, in canvas pixels
 SEND = 56  # the side the page downsamples it to
@@ -55,12 +55,6 @@ def drawing_body(strokes: list[list[tuple[float, float]]]) -> bytes:
     rows = np.round(small, 2).tolist()  # JSON.stringify writes 0 and 1, not 0.0 and 1.0:
     rows = [[int(v) if v.is_integer() else v for v in row] for row in rows]
     return json.dumps({"pixels": rows}, separators=(",", ":")).encode()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def train_demo(folder: Path) -> Path:
@@ -94,26 +88,6 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         kids = []
     return own + sum(cpu_seconds(k) for k in kids)
-
-
-def start_server(store: Path, run: str, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "threefigures", "serve", "--store", str(store)]
-    cmd += ["--run", run, "--port", str(port), "--workers", str(workers)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            err = proc.stderr.read().decode() if proc.stderr else ""
-            raise SystemExit(f"the server exited ({proc.returncode}):\n{err}")
-        try:
-            health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1.0)
-            if health.status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("the server did not answer /health within 120 s")
 
 
 async def load(
@@ -250,7 +224,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = args.store or train_demo(Path(tmp))
         port = free_port()
-        server = start_server(store, args.run, port, args.workers)
+        server = start_server(
+            store, port, extra=["--run", args.run, "--workers", str(args.workers)]
+        )
         try:
             url = f"http://127.0.0.1:{port}"
             bodies = [drawing_body(d) for d in DRAWINGS]

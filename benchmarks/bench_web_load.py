@@ -43,7 +43,7 @@ import tempfile
 import time
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -327,11 +327,12 @@ def train_small(folder: Path) -> Path:
 
 
 def start_server(
-    store: Path, port: int, env: dict[str, str] | None = None
+    store: Path, port: int, env: dict[str, str] | None = None, extra: Sequence[str] = ()
 ) -> subprocess.Popen[bytes]:
-    """`threefigures serve` on 127.0.0.1:``port``, once it answers /health."""
+    """`threefigures serve` on 127.0.0.1:``port`` (plus ``extra`` options), once it answers
+    /health."""
     cmd = [sys.executable, "-m", "threefigures", "serve", "--store", str(store)]
-    cmd += ["--port", str(port)]
+    cmd += ["--port", str(port), *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
