@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -126,3 +127,33 @@ def pytest_sessionfinish(session, exitstatus):
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     Path(target).write_text("\n".join(lines), encoding="utf-8")
+
+
+VERDICT_LABELS = ("holds", "does not hold here", "mixed")
+
+
+def check_experiment_written(name: str, out: Path, store: Any) -> dict:
+    """What every experiment run in quick mode must leave: its figure, table.md and a
+    result.json whose verdict counts its comparisons, and every network it trained stored as
+    a finished run with its weights. Returns the result.json."""
+    import json
+
+    from PIL import Image
+
+    folder = out / name
+    with Image.open(folder / f"{name}.png") as img:
+        img.verify()
+    with Image.open(folder / f"{name}.png") as img:
+        assert img.width > 400 and img.height > 300
+    result = json.loads((folder / "result.json").read_text())
+    assert result["verdict"]["label"] in VERDICT_LABELS
+    assert result["quick"] is True and result["seeds"] == [0]
+    assert (folder / "table.md").read_text().startswith("| ")
+    outcomes = [c["outcome"] for c in result["comparisons"]]
+    assert outcomes and result["verdict"]["supports"] == outcomes.count("supports")
+    assert result["verdict"]["contradicts"] == outcomes.count("contradicts")
+    runs = store.list_runs()
+    assert runs and len(runs) == len(result["runs"])
+    assert all(r.status == "finished" and r.info["experiment"] == name for r in runs)
+    assert all((r.run_dir / "model.safetensors").exists() for r in runs)
+    return result

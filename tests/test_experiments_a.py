@@ -4,14 +4,13 @@ weights and refuses pickles without unpickling them."""
 
 from __future__ import annotations
 
-import json
 import pickle
 from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
 
+from conftest import check_experiment_written
 from threefigures.checkpoint import save_weights
 from threefigures.cli import main
 from threefigures.config import ModelConfig
@@ -21,38 +20,16 @@ from threefigures.experiments.transfer import check_pretrained, read_pretrained
 from threefigures.models.cnn import CNN
 from threefigures.store import Store
 
-LABELS = ("holds", "does not hold here", "mixed")
-
 
 def _quiet(_msg: str) -> None:
     pass
-
-
-def _check_written(name: str, out: Path, store: Store) -> dict:
-    folder = out / name
-    with Image.open(folder / f"{name}.png") as img:
-        img.verify()
-    with Image.open(folder / f"{name}.png") as img:
-        assert img.width > 400 and img.height > 300
-    result = json.loads((folder / "result.json").read_text())
-    assert result["verdict"]["label"] in LABELS
-    assert result["quick"] is True and result["seeds"] == [0]
-    assert (folder / "table.md").read_text().startswith("| ")
-    outcomes = [c["outcome"] for c in result["comparisons"]]
-    assert outcomes and result["verdict"]["supports"] == outcomes.count("supports")
-    assert result["verdict"]["contradicts"] == outcomes.count("contradicts")
-    runs = store.list_runs()
-    assert runs and len(runs) == len(result["runs"])
-    assert all(r.status == "finished" and r.info["experiment"] == name for r in runs)
-    assert all((r.run_dir / "model.safetensors").exists() for r in runs)
-    return result
 
 
 @pytest.mark.slow
 def test_dropout_quick(tmp_path: Path) -> None:
     store = Store(tmp_path / "db.sqlite")
     run_experiment("dropout", quick=True, out_dir=tmp_path, store=store, log=_quiet)
-    result = _check_written("dropout", tmp_path, store)
+    result = check_experiment_written("dropout", tmp_path, store)
     assert len(store.list_runs()) == 4  # MLP and CNN, with and without dropout, one size
     # accuracy and gap per model: 2 × 2 comparisons; the gap is "lower is better"
     assert len(result["comparisons"]) == 4
@@ -69,7 +46,7 @@ def test_dropout_quick(tmp_path: Path) -> None:
 def test_augmentation_quick(tmp_path: Path) -> None:
     store = Store(tmp_path / "db.sqlite")
     run_experiment("augmentation", quick=True, out_dir=tmp_path, store=store, log=_quiet)
-    result = _check_written("augmentation", tmp_path, store)
+    result = check_experiment_written("augmentation", tmp_path, store)
     assert len(store.list_runs()) == 10  # 5 variants × digits and fashion-mnist
     labels = [c["label"] for c in result["comparisons"]]
     # flipping: "should hurt" on digits (none first), "should help" on garments (flip first)
@@ -90,7 +67,7 @@ def test_augmentation_quick(tmp_path: Path) -> None:
 def test_transfer_quick_pretrains_and_records_the_weights(tmp_path: Path) -> None:
     store = Store(tmp_path / "db.sqlite")
     run_experiment("transfer", quick=True, out_dir=tmp_path, store=store, log=_quiet)
-    result = _check_written("transfer", tmp_path, store)
+    result = check_experiment_written("transfer", tmp_path, store)
     runs = store.list_runs()
     assert len(runs) == 4  # pretraining + three ways of learning the target
     weights = Path(result["numbers"]["pretrained_weights"])
@@ -107,7 +84,7 @@ def test_transfer_with_users_safetensors(tmp_path: Path) -> None:
     run_experiment(
         "transfer", quick=True, out_dir=tmp_path, store=store, log=_quiet, pretrained=mine
     )
-    result = _check_written("transfer", tmp_path, store)
+    result = check_experiment_written("transfer", tmp_path, store)
     assert result["numbers"]["pretrained_weights"] == str(mine)
     assert result["numbers"]["pretrain_test_accuracy"] is None
     # no pretraining run: only the three target networks

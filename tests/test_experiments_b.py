@@ -5,7 +5,6 @@ timing, and the figure panels they draw with."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import check_experiment_written
 from threefigures.config import ModelConfig
 from threefigures.experiments import run_experiment
 from threefigures.experiments.activations import fixed_batch, layer_gradient_norms
@@ -23,8 +23,6 @@ from threefigures.figures.claims_more import Panel, Series, draw_panels, draw_ra
 from threefigures.models import create_model
 from threefigures.store import Store
 
-LABELS = ("holds", "does not hold here", "mixed")
-
 
 def _quiet(_msg: str) -> None:
     pass
@@ -33,22 +31,7 @@ def _quiet(_msg: str) -> None:
 def _run(name: str, out: Path) -> tuple[dict, Store]:
     store = Store(out / "db.sqlite")
     run_experiment(name, quick=True, out_dir=out, store=store, log=_quiet)
-    folder = out / name
-    with Image.open(folder / f"{name}.png") as img:
-        img.verify()
-    with Image.open(folder / f"{name}.png") as img:
-        assert img.width > 400 and img.height > 300
-    result = json.loads((folder / "result.json").read_text())
-    assert result["verdict"]["label"] in LABELS
-    assert result["quick"] is True and result["seeds"] == [0]
-    assert (folder / "table.md").read_text().startswith("| ")
-    outcomes = [c["outcome"] for c in result["comparisons"]]
-    assert outcomes and result["verdict"]["supports"] == outcomes.count("supports")
-    assert result["verdict"]["contradicts"] == outcomes.count("contradicts")
-    runs = store.list_runs()
-    assert runs and len(runs) == len(result["runs"])
-    assert all(r.status == "finished" and r.info["experiment"] == name for r in runs)
-    return result, store
+    return check_experiment_written(name, out, store), store
 
 
 # --- the experiments in quick mode ----------------------------------------------------------
