@@ -812,7 +812,7 @@ def serve(
         int,
         typer.Option(
             "--workers",
-            help="Server processes; one per CPU core answers many users fastest.",
+            help="Server processes, each with its own models: for many users on spare cores.",
         ),
     ] = 1,
 ) -> None:

@@ -28,8 +28,9 @@ class Settings:
     ``model_cache_size``: loaded runs kept in memory. ``torch_threads``: intra-op threads
     set by :func:`threefigures.web.server.run_server` (1: each request's tensors are tiny,
     so more threads only contend with the concurrent requests). ``method``: attribution.
-    ``workers``: server processes (each loads its own models; one per core serves drawings
-    fastest, see the README's web benchmark).
+    ``workers``: server processes, each with its own models (for many users on a machine
+    with spare cores; on the 2-core development machine two helped only when it ran slow,
+    see the README's web benchmark).
     """
 
     store: Path | None = None
