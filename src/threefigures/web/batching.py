@@ -28,13 +28,17 @@ from threefigures.web.service import Job, LoadedRun, WebService, pixels_to_array
 MAX_BATCH = 64
 
 
+#: A drawing waiting for its batch: its run, attribution method, input and the request's future.
+_Queued = tuple[LoadedRun, str, Job, "asyncio.Future[PredictResponse]"]
+
+
 class DrawingBatcher:
     """Queues preprocessed drawings and answers them per (run, method) in batches."""
 
     def __init__(self, service: WebService, max_batch: int = MAX_BATCH) -> None:
         self.service = service
         self.max_batch = max_batch
-        self._queue: list[tuple[LoadedRun, str, Job, asyncio.Future[PredictResponse]]] = []
+        self._queue: list[_Queued] = []
         self._scheduled = False
         #: How many batches of each size were answered (for benchmarks and tests; bounded
         #: by max_batch keys, so a long-running server does not grow it).
@@ -69,28 +73,22 @@ class DrawingBatcher:
                 if not future.done():
                     future.set_exception(RuntimeError("the drawing's batch failed"))
 
-    def _answer(
-        self, queued: list[tuple[LoadedRun, str, Job, asyncio.Future[PredictResponse]]]
-    ) -> None:
-        groups: dict[tuple[int, str], list[int]] = {}
-        for i, (loaded, method, _job, _future) in enumerate(queued):
-            groups.setdefault((id(loaded), method), []).append(i)
-        for (_model, method), members in groups.items():
+    def _answer(self, queued: list[_Queued]) -> None:
+        groups: dict[tuple[int, str], list[_Queued]] = {}
+        for entry in queued:
+            groups.setdefault((id(entry[0]), entry[1]), []).append(entry)
+        for (_model, method), entries in groups.items():
+            loaded = entries[0][0]
             # Only models whose answers do not depend on their batch-mates are batched (see
             # WebService.batches_exactly); the others answer one drawing per call.
-            size = self.max_batch if self.service.batches_exactly(queued[members[0]][0]) else 1
-            for start in range(0, len(members), size):
-                part = [queued[i] for i in members[start : start + size]]
-                live = [entry for entry in part if not entry[3].done()]  # client gone
+            size = self.max_batch if self.service.batches_exactly(loaded) else 1
+            for start in range(0, len(entries), size):
+                live = [e for e in entries[start : start + size] if not e[3].done()]  # gone
                 if not live:
                     continue
                 self.batch_sizes[len(live)] += 1
                 try:
-                    answers = self.service.answer_many(
-                        live[0][0], [entry[2] for entry in live], method
-                    )
-                    if len(answers) != len(live):
-                        raise RuntimeError(f"{len(answers)} answers for {len(live)} drawings")
+                    answers = self.service.answer_many(loaded, [e[2] for e in live], method)
                 except Exception as exc:  # every request waiting on this batch gets the error
                     for entry in live:
                         entry[3].set_exception(exc)
