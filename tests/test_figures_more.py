@@ -20,9 +20,11 @@ from threefigures.figures import (
     draw_sequence_inference,
 )
 
-#: Every drawing in this file must take less than this many seconds of CPU time (CPU time, not
-#: wall time, so a busy machine does not make the check flaky).
-MAX_SECONDS = 2.0
+#: A guard against pathological drawing code (one artist per cell of a big grid, say), not a
+#: speed target: drawings take 0.2-1.5 s of CPU here. CPU time is not immune to a busy host
+#: (a 2.0 s limit failed CI at 2.04 s while the shared machine ran ~35% slow), hence the
+#: margin; speed itself is measured in benchmarks/, never asserted.
+MAX_SECONDS = 10.0
 
 CNN = [
     BlockSpec("input", "input", (1, 28, 28), 0, "grey pixels"),
