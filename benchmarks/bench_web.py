@@ -1,7 +1,8 @@
 """Latency of ``POST /api/predict`` under load: a real ``threefigures serve`` process on
-loopback, 20 concurrent clients sending 2,000 drawings, as the page sends them (56×56 grey
-values in [0, 1], JSON). Prints p50/p90/p99/max, throughput and the number of errors; the
-target is p99 ≤ 50 ms with 0 errors (printed, not asserted).
+loopback, 20 concurrent clients sending 2,000 drawings as the page sends them (56×56 grey
+bytes, base64 in JSON; ``--form pixels`` sends nested arrays of values in [0, 1] instead).
+Prints p50/p90/p99/max, throughput and the number of errors; the target is p99 ≤ 50 ms with
+0 errors (printed, not asserted).
 
     python benchmarks/bench_web.py                         # trains the demo network first
     python benchmarks/bench_web.py --store runs/threefigures.db --run latest
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import importlib.util
 import json
 import os
@@ -44,16 +46,22 @@ DRAWINGS = [
 ]
 
 
-def drawing_body(strokes: list[list[tuple[float, float]]]) -> bytes:
-    """The JSON the page would POST for these strokes (white ink, 56×56, two decimals)."""
+def drawing_body(strokes: list[list[tuple[float, float]]], form: str = "gray") -> bytes:
+    """The JSON the page POSTs for these strokes: white ink, 56×56, as base64 grey bytes
+    (``form="gray"``, what app.js sends) or as nested arrays of values with two decimals
+    (``form="pixels"``, the other form the API takes)."""
     pad = Image.new("L", (PAD, PAD), 0)
     draw = ImageDraw.Draw(pad)
     for points in strokes:
         xy = [(x * PAD, y * PAD) for x, y in points]
         draw.line(xy, fill=255, width=PAD // 11, joint="curve")
-    small = np.asarray(pad.resize((SEND, SEND), Image.Resampling.BOX), dtype=np.float64) / 255
-    rows = np.round(small, 2).tolist()  # JSON.stringify writes 0 and 1, not 0.0 and 1.0:
-    rows = [[int(v) if v.is_integer() else v for v in row] for row in rows]
+    small = pad.resize((SEND, SEND), Image.Resampling.BOX)
+    if form == "gray":
+        data = base64.b64encode(small.tobytes()).decode()
+        gray = {"width": SEND, "height": SEND, "data": data}
+        return json.dumps({"gray": gray}, separators=(",", ":")).encode()
+    rows = np.round(np.asarray(small, dtype=np.float64) / 255, 2).tolist()
+    rows = [[int(v) if v.is_integer() else v for v in row] for row in rows]  # as JSON.stringify
     return json.dumps({"pixels": rows}, separators=(",", ":")).encode()
 
 
@@ -218,6 +226,12 @@ def main() -> None:
         help="load generator: raw asyncio sockets (default, ~0.3 ms CPU per request) or httpx",
     )
     parser.add_argument("--workers", type=int, default=1, help="server processes")
+    parser.add_argument(
+        "--form",
+        choices=("gray", "pixels"),
+        default="gray",
+        help="drawing as base64 bytes (default: what the page sends) or as nested arrays",
+    )
     args = parser.parse_args()
     send = load_raw if args.client == "raw" else load
 
@@ -229,7 +243,7 @@ def main() -> None:
         )
         try:
             url = f"http://127.0.0.1:{port}"
-            bodies = [drawing_body(d) for d in DRAWINGS]
+            bodies = [drawing_body(d, args.form) for d in DRAWINGS]
             run_loop(send(url, bodies, args.warmup, args.concurrency))
             single, _c, single_errors, _w = run_loop(send(url, bodies, args.single, 1))
             server_cpu, client_cpu = cpu_seconds(server.pid), time.process_time()
@@ -250,7 +264,7 @@ def main() -> None:
     print(f"machine check: {machine_check():.2f} ms per reference request-sized job")
     print(
         f"POST /api/predict · {args.requests} requests · {args.concurrency} concurrent clients · "
-        f"{len(bodies[0]):,}-byte drawings · loopback · {os.cpu_count()} CPUs · "
+        f"{len(bodies[0]):,}-byte drawings ({args.form}) · loopback · {os.cpu_count()} CPUs · "
         f"{args.workers} server process{'es' if args.workers > 1 else ''}"
     )
     if len(ms):

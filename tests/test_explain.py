@@ -220,6 +220,26 @@ def test_token_integrated_gradients_is_complete() -> None:
     np.testing.assert_allclose(attr.maps.sum(axis=1) - change.numpy(), attr.delta, atol=1e-4)
 
 
+@pytest.mark.parametrize("config", IMAGE_MODELS, ids=_id)
+def test_outputs_already_computed_give_the_same_attribution(
+    config: ModelConfig, images: torch.Tensor
+) -> None:
+    """The web page passes the logits its layer view already read: same targets,
+    probabilities and maps as attribute's own forward pass (a one-output BCE model
+    included, whose raw output becomes two class scores)."""
+    model = _model(config)
+    (name, logits), *_ = reversed(layer_activations(model, images))
+    assert name == "output"
+    for method in ("saliency", "integrated-gradients"):
+        own = attribute(model, images, method=method)
+        given = attribute(model, images, method=method, outputs=logits)
+        np.testing.assert_array_equal(given.targets, own.targets)
+        np.testing.assert_array_equal(given.probabilities, own.probabilities)
+        np.testing.assert_array_equal(given.maps, own.maps)
+    flipped = attribute(model, images, outputs=-logits)  # the outputs given are the ones used
+    assert (flipped.targets != own.targets).all()
+
+
 def test_sigmoid_output_is_explained_as_two_classes(images: torch.Tensor) -> None:
     model = _model(ModelConfig(num_classes=1))
     attr = attribute(model, images, method="saliency")

@@ -3,6 +3,7 @@ clear 4xx ``{"error": ...}`` (never a 500)."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import shutil
@@ -30,6 +31,8 @@ with warnings.catch_warnings():  # starlette's note that it prefers httpx2: not 
     from fastapi.testclient import TestClient
 
 from threefigures.web.app import create_app  # noqa: E402
+from threefigures.web.schemas import PredictResponse  # noqa: E402
+from threefigures.web.service import to_json  # noqa: E402
 from threefigures.web.settings import MIB, Settings  # noqa: E402
 
 SMALL_UPLOAD = 20_000  # bytes: the limit of the `small` app below
@@ -119,6 +122,13 @@ def stroke(side: int = 28, col: int | None = None) -> list[list[float]]:
     return px.tolist()
 
 
+def gray(rows: list[list[float]]) -> dict[str, Any]:
+    """A drawing as the page sends it: {"width", "height", "data": base64 grey bytes}."""
+    values = np.rint(np.asarray(rows) * 255).astype(np.uint8)  # (H, W)
+    data = base64.b64encode(values.tobytes()).decode()
+    return {"width": values.shape[1], "height": values.shape[0], "data": data}
+
+
 def png(image: Image.Image) -> bytes:
     buf = io.BytesIO()
     image.save(buf, format="PNG")
@@ -156,7 +166,18 @@ def assert_error(response: Any, status: int, fragment: str = "") -> str:
     return str(body["error"])
 
 
+def schema_checked(answer: dict[str, Any] | bytes) -> PredictResponse:
+    """An answer (the service's dict, or the bytes the route sent) held to PredictResponse:
+    it validates, and dumping the model gives back exactly what was sent (no extra or
+    missing keys, no value changed by validation)."""
+    data = answer if isinstance(answer, bytes) else to_json(answer)
+    model = PredictResponse.model_validate_json(data)
+    assert json.loads(model.model_dump_json(by_alias=True)) == json.loads(data)
+    return model
+
+
 def assert_prediction(body: dict[str, Any], run_id: str) -> None:
+    schema_checked(json.dumps(body).encode())
     assert body["run"] == run_id
     probs = body["probabilities"]
     assert len(probs) == len(body["classes"]) == 10
@@ -293,6 +314,24 @@ def test_predict_a_drawing(served: Served, side: int) -> None:
     assert body["inverted"] is False and body["attribution"]["method"] == "saliency"
 
 
+@pytest.mark.parametrize("side", [28, 56])
+def test_a_drawing_sent_as_gray_bytes_gets_the_answer_its_pixels_get(
+    served: Served, side: int
+) -> None:
+    """The page sends bytes; the same drawing as nested values in [0, 1] is answered alike."""
+    rows = (
+        np.rint(np.asarray(stroke(side, col=side // 3)) * 200) / 255
+    ).tolist()  # on the 1/255 grid
+    as_pixels = served.client.post("/api/predict", json={"pixels": rows})
+    as_gray = served.client.post("/api/predict", json={"gray": gray(rows)})
+    assert as_pixels.status_code == as_gray.status_code == 200, as_gray.text
+    a, b = as_pixels.json(), as_gray.json()
+    assert_prediction(b, served.run_id)
+    assert b["source_size"] == [side, side]
+    for key in ("input", "probabilities", "activations", "attribution"):
+        assert a[key] == b[key], key
+
+
 def test_drawings_are_centred_like_mnist(served: Served) -> None:
     """A stroke at the left edge and one in the middle reach the network as the same image."""
     left = served.client.post("/api/predict", json={"pixels": stroke(56, col=6)}).json()
@@ -343,11 +382,12 @@ def test_concurrent_requests_get_their_own_answers(served: Served) -> None:
     for i, b in enumerate(blocks):
         b[8 + 12 * i : 20 + 12 * i, 8:30] = 1.0
     drawings += [b.tolist() for b in blocks]
-    expected = [service.predict_pixels(d, run=None, method=None) for d in drawings]
+    expected = [schema_checked(service.predict_pixels(d, run=None, method=None)) for d in drawings]
     results: list[Any] = [None] * (4 * len(drawings))
 
     def worker(k: int) -> None:
-        results[k] = service.predict_pixels(drawings[k % len(drawings)], run=None, method=None)
+        answer = service.predict_pixels(drawings[k % len(drawings)], run=None, method=None)
+        results[k] = schema_checked(answer)
 
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(len(results))]
     for t in threads:
@@ -379,8 +419,8 @@ def test_a_batch_answers_each_drawing_as_it_would_be_answered_alone(served: Serv
         for d in _batch_drawings()
     ]
     for method in ("saliency", "integrated-gradients"):
-        together = service.answer_many(loaded, jobs, method)
-        alone = [service.answer_many(loaded, [job], method)[0] for job in jobs]
+        together = [schema_checked(a) for a in service.answer_many(loaded, jobs, method)]
+        alone = [schema_checked(service.answer_many(loaded, [job], method)[0]) for job in jobs]
         assert len({a.index for a in alone}) > 1 or len({str(a.input) for a in alone}) > 1
         for got, want in zip(together, alone, strict=True):
             g = got.model_dump(exclude={"compute_ms"})
@@ -578,6 +618,21 @@ BAD_INPUTS: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("unknown-run-report", "GET /api/runs/nope/report", {}, 404, "no run"),
     ("deleted-run-figure", "GET /api/runs/gone-run/figures/figure1.png", {}, 404, "missing"),
     ("deleted-run-report", "GET /api/runs/gone-run/report", {}, 404, "missing"),
+    ("gray-and-pixels", "POST /api/predict",
+     {"json": {"pixels": stroke(), "gray": gray(stroke())}}, 422, "exactly one"),
+    ("gray-not-base64", "POST /api/predict",
+     {"json": {"gray": {**gray(stroke()), "data": "not base64!"}}}, 422, "not valid base64"),
+    ("gray-short", "POST /api/predict",
+     {"json": {"gray": {**gray(stroke()), "height": 27}}}, 422, "28 × 27 = 756"),
+    ("gray-too-small", "POST /api/predict",
+     {"json": {"gray": {"width": 4, "height": 4, "data": "AAAA"}}}, 422, "gray.width"),
+    ("gray-too-big", "POST /api/predict",
+     {"json": {"gray": {"width": 300, "height": 28, "data": ""}}}, 422, "gray.width"),
+    ("gray-data-not-string", "POST /api/predict",
+     {"json": {"gray": {"width": 8, "height": 8, "data": [0] * 64}}}, 422, "gray.data"),
+    ("gray-extra-field", "POST /api/predict",
+     {"json": {"gray": {**gray(stroke()), "depth": 8}}}, 422, "gray.depth"),
+    ("gray-blank", "POST /api/predict", {"json": {"gray": gray(_blank())}}, 422, "no ink"),
 ]  # fmt: skip
 
 

@@ -80,6 +80,10 @@ class ClassScores(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         out = self.model(x) if lengths is None else self.model(x, lengths)
+        return self.from_outputs(out, lengths)
+
+    def from_outputs(self, out: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """The class scores (B, K) for the model's own outputs ``out``."""
         if self.sequence_output:  # (B, T, V): the step after the last real character
             last = (
                 torch.full((out.shape[0],), out.shape[1] - 1, device=out.device)
@@ -135,6 +139,7 @@ def attribute(
     lengths: torch.Tensor | None = None,
     layer: str | None = None,
     steps: int = 32,
+    outputs: torch.Tensor | None = None,
 ) -> Attribution:
     """Attribute the model's class score to its input.
 
@@ -143,6 +148,9 @@ def attribute(
     for every example; default each example's own prediction. ``layer``: Grad-CAM's
     convolution ("conv1", …; default the last). ``steps``: integrated gradients' steps.
     The model is put in eval mode and left there; no parameter gradient is touched.
+    ``outputs``: the model's outputs for these inputs in eval mode when the caller already
+    has them (e.g. :func:`~threefigures.explain.internals.layer_activations`' "output"): they
+    choose the targets and give the probabilities, saving a forward pass.
     """
     if method not in METHODS:
         raise ExplainError(f"unknown attribution method {method!r}; choose one of {METHODS}")
@@ -154,7 +162,10 @@ def attribute(
         lengths = lengths.to(device=device, dtype=torch.int64)
     scores = ClassScores(model).eval()
     with torch.no_grad():
-        logits = scores(x, lengths)  # (B, K)
+        if outputs is None:
+            logits = scores(x, lengths)  # (B, K)
+        else:
+            logits = scores.from_outputs(outputs.to(device), lengths)  # (B, K)
     classes = logits.shape[-1]
     probabilities = torch.softmax(logits.float(), dim=-1)
     if target is None:

@@ -18,18 +18,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Sequence
 
 from threefigures.preprocess import preprocess_array
-from threefigures.web.schemas import PredictResponse
-from threefigures.web.service import Job, LoadedRun, WebService, pixels_to_array
+from threefigures.web.schemas import PixelsRequest
+from threefigures.web.service import Answer, Job, LoadedRun, WebService, drawing_to_array
 
 #: Largest batch answered in one call (bounds one call's latency and memory).
 MAX_BATCH = 64
 
 
 #: A drawing waiting for its batch: its run, attribution method, input and the request's future.
-_Queued = tuple[LoadedRun, str, Job, "asyncio.Future[PredictResponse]"]
+_Queued = tuple[LoadedRun, str, Job, "asyncio.Future[Answer]"]
 
 
 class DrawingBatcher:
@@ -44,16 +43,17 @@ class DrawingBatcher:
         #: by max_batch keys, so a long-running server does not grow it).
         self.batch_sizes: Counter[int] = Counter()
 
-    async def predict_pixels(
-        self, pixels: Sequence[Sequence[float]], *, run: str | None, method: str | None
-    ) -> PredictResponse:
-        """What :meth:`WebService.predict_pixels` answers, computed in a batch."""
+    async def predict_drawing(
+        self, body: PixelsRequest, *, run: str | None, method: str | None
+    ) -> Answer:
+        """What :meth:`WebService.predict_pixels` answers for the request's drawing (nested
+        arrays or base64 bytes), computed in a batch."""
         started = time.perf_counter()
-        gray = pixels_to_array(pixels)  # errors are this request's alone, raised here
+        gray = drawing_to_array(body)  # errors are this request's alone, raised here
         loaded = self.service.loaded(run)
         pre = preprocess_array(gray, name="drawing")
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[PredictResponse] = loop.create_future()
+        future: asyncio.Future[Answer] = loop.create_future()
         chosen = method or self.service.settings.method
         self._queue.append((loaded, chosen, Job(pre, "drawing", started), future))
         if not self._scheduled:

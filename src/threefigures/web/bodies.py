@@ -80,7 +80,10 @@ def describe_validation(errors: Any) -> str:
         where = ""
         for part in loc:
             where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else part)
-        parts.append(f"{where or 'body'}: {err.get('msg', 'invalid')}")
+        message = str(err.get("msg", "invalid"))
+        if err.get("type") == "value_error":  # our own validators' words, without the label
+            message = message.removeprefix("Value error, ")
+        parts.append(f"{where or 'body'}: {message}")
     more = len(errors) - 3
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 

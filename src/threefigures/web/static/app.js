@@ -1,6 +1,8 @@
 // The drawing page: draw (or upload) a digit, send it to /api/predict, show what comes back.
-// Protocol: the pad (white ink on black) is downscaled to 56×56 grey values in [0, 1] and
-// POSTed as JSON {"pixels": rows, "run": id}; the server centres it the way MNIST was made.
+// Protocol: the pad (white ink on black) is downscaled to 56×56 grey bytes (0–255) and
+// POSTed as JSON {"gray": {"width", "height", "data": base64}, "run": id}; the server centres
+// it the way MNIST was made. (JSON {"pixels": rows of values in [0, 1]} works too, but
+// bytes are a quarter of the size and faster for the server to read.)
 "use strict";
 
 (() => {
@@ -96,28 +98,24 @@
     timer = setTimeout(predictDrawing, DEBOUNCE_MS);
   }
 
-  function pixels() {
+  function grayDrawing() {
     smallCtx.imageSmoothingEnabled = true;
     smallCtx.imageSmoothingQuality = "high";
     smallCtx.clearRect(0, 0, SEND_SIDE, SEND_SIDE);
     smallCtx.drawImage(pad, 0, 0, SEND_SIDE, SEND_SIDE);
-    const data = smallCtx.getImageData(0, 0, SEND_SIDE, SEND_SIDE).data;
-    const rows = [];
-    for (let y = 0; y < SEND_SIDE; y++) {
-      const row = new Array(SEND_SIDE);
-      for (let x = 0; x < SEND_SIDE; x++) {
-        row[x] = Math.round((data[(y * SEND_SIDE + x) * 4] / 255) * 100) / 100;
-      }
-      rows.push(row);
+    const rgba = smallCtx.getImageData(0, 0, SEND_SIDE, SEND_SIDE).data;
+    let bytes = "";
+    for (let i = 0; i < SEND_SIDE * SEND_SIDE; i++) {
+      bytes += String.fromCharCode(rgba[i * 4]); // the red channel: the ink is white
     }
-    return rows;
+    return { width: SEND_SIDE, height: SEND_SIDE, data: btoa(bytes) };
   }
 
   // --- asking the server -------------------------------------------------------------------
 
   function predictDrawing() {
     if (!hasInk || photo) return;
-    const body = JSON.stringify({ pixels: pixels(), run: runSelect.value || null });
+    const body = JSON.stringify({ gray: grayDrawing(), run: runSelect.value || null });
     ask({ headers: { "Content-Type": "application/json" }, body });
   }
 
