@@ -58,7 +58,11 @@ async def read_drawing(request: Request, limit: int) -> PixelsRequest:
     check_content_length(request, limit, "the JSON body")
     body = b"".join([c async for c in limited(request.stream(), limit, "the JSON body")])
     if not body.strip():
-        raise WebError('empty body: send JSON like {"pixels": [[0, 0.5, …], …]}', status=400)
+        raise WebError(
+            'empty body: send JSON like {"pixels": [[0, 0.5, …], …]} or '
+            '{"gray": {"width": 56, "height": 56, "data": "<base64>"}}',
+            status=400,
+        )
     try:
         return PixelsRequest.model_validate_json(body)
     except ValidationError as exc:
