@@ -155,7 +155,13 @@ class PredictResponse(BaseModel):
     inverted: bool = Field(description="True when dark ink on light paper was inverted.")
     notes: list[str]
     source: Literal["drawing", "upload"]
-    source_size: list[int] = Field(description="(width, height) of what was sent.")
+    source_size: list[int] = Field(
+        description=(
+            "(width, height) of the image as decoded, after any EXIF rotation: a drawing's "
+            "own size; a large JPEG is decoded at a reduced size (longest side at least "
+            "1024 pixels), so a 4000×3000 photo reports 2000×1500."
+        )
+    )
     compute_ms: float = Field(
         description=(
             "Milliseconds from the request's body being read to its answer being ready: "
