@@ -292,6 +292,12 @@ def test_openapi_schema_matches_what_predict_returns(served: Served) -> None:
             "$ref": "#/components/schemas/ErrorBody"
         }
     components = schema["components"]["schemas"]
+    refs = _refs(schema)
+    assert "#/components/schemas/PixelsRequest" in refs
+    assert "#/components/schemas/GrayImage" in refs  # reached through PixelsRequest.gray
+    for ref in refs:  # every reference resolves (one to "#/$defs/…" once did not)
+        assert ref.startswith("#/components/schemas/"), ref
+        assert ref.removeprefix("#/components/schemas/") in components, ref
     body = served.client.post("/api/predict", json={"pixels": stroke()}).json()
     assert set(body) == set(components["PredictResponse"]["properties"])
     assert set(body["top"][0]) == set(components["TopClass"]["properties"])
@@ -299,6 +305,16 @@ def test_openapi_schema_matches_what_predict_returns(served: Served) -> None:
     assert set(run) == set(components["RunSummary"]["properties"])
     health = served.client.get("/health").json()
     assert set(health) == set(components["Health"]["properties"])
+
+
+def _refs(node: Any) -> set[str]:
+    """Every "$ref" value anywhere in a JSON document."""
+    if isinstance(node, dict):
+        found = {node["$ref"]} if isinstance(node.get("$ref"), str) else set()
+        return found.union(*(_refs(v) for k, v in node.items() if k != "$ref"))
+    if isinstance(node, list):
+        return set().union(*(_refs(v) for v in node))
+    return set()
 
 
 # --- predictions ------------------------------------------------------------------------------

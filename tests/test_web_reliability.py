@@ -152,12 +152,28 @@ def test_schemathesis_finds_no_server_error_in_any_operation(
 ) -> None:
     """schemathesis generates requests for every operation in /openapi.json, valid and
     invalid (positive and negative modes; run ids generated and the real one), and no
-    answer is a 5xx (its not_a_server_error check)."""
+    answer is a 5xx (its not_a_server_error check), and every answer agrees with the
+    schema: a declared status, a declared content type, a body that validates against the
+    declared model (its conformance checks). Both request bodies of /api/predict (JSON
+    drawings and multipart uploads) are generated."""
     import schemathesis
     from hypothesis.errors import Unsatisfiable
     from schemathesis import GenerationMode
-    from schemathesis.checks import not_a_server_error
+    from schemathesis.checks import (
+        content_type_conformance,
+        not_a_server_error,
+        response_schema_conformance,
+        status_code_conformance,
+    )
     from schemathesis.core.result import Ok
+
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+    ]
+    media_types: Counter[str] = Counter()
 
     schema = schemathesis.openapi.from_asgi("/openapi.json", site.client.app)
     statuses: Counter[int] = Counter()
@@ -180,7 +196,9 @@ def test_schemathesis_finds_no_server_error_in_any_operation(
                 def check(case: Any) -> None:
                     response = case.call()
                     statuses[response.status_code] += 1
-                    case.validate_response(response, checks=[not_a_server_error])
+                    if case.media_type:
+                        media_types[f"{case.method} {case.path} {case.media_type}"] += 1
+                    case.validate_response(response, checks=checks)
 
                 try:
                     check()
@@ -198,7 +216,68 @@ def test_schemathesis_finds_no_server_error_in_any_operation(
     )
     assert not any(code >= 500 for code in statuses)
     assert statuses[200] > 0 and sum(statuses.values()) > 150
+    predict = {k.rsplit(" ", 1)[1] for k in media_types if k.startswith("POST /api/predict ")}
+    assert predict == {"application/json", "multipart/form-data"}, media_types
     assert seconds < 60
+
+
+def test_known_answers_of_every_route_agree_with_the_published_schema(site: Site) -> None:
+    """The fuzzer above rarely makes a drawing the network can answer, so this test holds
+    chosen requests to /openapi.json with schemathesis's conformance checks: a declared
+    status, content type and body model for good drawings (both forms, both methods), an
+    upload, every GET route, and errors of each kind."""
+    import base64
+
+    import schemathesis
+    from schemathesis.checks import (
+        content_type_conformance,
+        not_a_server_error,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+    ]
+    schema = schemathesis.openapi.from_asgi("/openapi.json", site.client.app)
+    predict = schema["/api/predict"]["POST"]
+    grey = (np.asarray(stroke(56)) * 255).astype(np.uint8).tobytes()
+    gray = {"width": 56, "height": 56, "data": base64.b64encode(grey).decode()}
+    json_cases = [
+        ({"pixels": stroke()}, None, 200),
+        ({"gray": gray}, None, 200),
+        ({"pixels": stroke(), "method": "integrated-gradients"}, None, 200),
+        ({"pixels": stroke()}, {"run": site.run_id}, 200),
+        ({"pixels": [[0.0] * 28] * 28}, None, 422),  # no ink
+        ({"pixels": stroke()}, {"run": "nope"}, 404),
+        ({"gray": {**gray, "data": "not base64!"}}, None, 422),
+    ]
+    cases = [
+        (predict.Case(body=b, query=q, media_type="application/json"), want)
+        for b, q, want in json_cases
+    ]
+    cases.append((predict.Case(body={"file": photo()}, media_type="multipart/form-data"), 200))
+    cases.append(
+        (predict.Case(body={"file": b"not an image"}, media_type="multipart/form-data"), 422)
+    )
+    for path, parameters in [
+        ("/health", None),
+        ("/api/runs", None),
+        ("/api/runs/{run_id}", {"run_id": site.run_id}),
+        ("/api/runs/{run_id}", {"run_id": "nope"}),
+        ("/api/runs/{run_id}/report", {"run_id": site.run_id}),
+        ("/api/runs/{run_id}/figures/{name}", {"run_id": site.run_id, "name": "figure1.png"}),
+        ("/api/runs/{run_id}/figures/{name}", {"run_id": site.run_id, "name": "figure9.png"}),
+    ]:
+        want = 404 if "nope" in str(parameters) or "figure9" in str(parameters) else 200
+        cases.append((schema[path]["GET"].Case(path_parameters=parameters), want))
+    for case, want in cases:
+        response = case.call()
+        assert response.status_code == want, (case.path, case.body, response.text[:200])
+        case.validate_response(response, checks=checks)
 
 
 #: JSON tokens as sent: ones that are valid pixels once parsed, and ones that are not.

@@ -113,6 +113,16 @@ def status_for(exc: ThreeFiguresError) -> int:
     return 400
 
 
+def _request_schemas() -> dict[str, Any]:
+    """PixelsRequest and the models it uses, as OpenAPI components. FastAPI adds only the
+    models of bodies it parses itself; /api/predict reads its body itself, and pasting
+    pydantic's schema inline left a ``$ref`` to ``#/$defs/GrayImage`` that resolved to
+    nothing in /openapi.json."""
+    schema = PixelsRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    defs: dict[str, Any] = schema.pop("$defs", {})
+    return {**defs, "PixelsRequest": schema}
+
+
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
@@ -156,6 +166,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         **_NO_TELEMETRY,
     )
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            generate_openapi()["components"]["schemas"].update(_request_schemas())
+        return app.openapi_schema  # type: ignore[return-value]  # set by generate_openapi
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.state.service = service
     app.state.batcher = batcher
     app.state.settings = settings
@@ -229,7 +247,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "requestBody": {
                 "required": True,
                 "content": {
-                    "application/json": {"schema": PixelsRequest.model_json_schema()},
+                    "application/json": {"schema": {"$ref": "#/components/schemas/PixelsRequest"}},
                     "multipart/form-data": {
                         "schema": {
                             "type": "object",
