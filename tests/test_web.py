@@ -638,6 +638,8 @@ BAD_INPUTS: list[tuple[str, str, dict[str, Any], int, str]] = [
      {"json": {"pixels": stroke(), "gray": gray(stroke())}}, 422, "exactly one"),
     ("gray-not-base64", "POST /api/predict",
      {"json": {"gray": {**gray(stroke()), "data": "not base64!"}}}, 422, "not valid base64"),
+    ("gray-non-ascii-base64", "POST /api/predict",  # found by schemathesis: was a 500
+     {"json": {"gray": {**gray(stroke()), "data": "\u0080" * 8}}}, 422, "not valid base64"),
     ("gray-short", "POST /api/predict",
      {"json": {"gray": {**gray(stroke()), "height": 27}}}, 422, "28 × 27 = 756"),
     ("gray-too-small", "POST /api/predict",
@@ -729,13 +731,18 @@ def test_serve_binds_loopback_by_default(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.setattr("threefigures.web.server.run_server", seen.append)
     assert main(["serve", "--store", str(tmp_path / "s.db")]) == 0
     assert main(["serve", "--run", "abc", "--port", "9001", "--max-upload-mb", "1.5"]) == 0
-    assert main(["serve", "--workers", "2"]) == 0
+    assert main(["serve", "--workers", "2", "--max-concurrent-uploads", "3"]) == 0
     first, second, third = seen
     assert first.workers == 1 and third.workers == 2
+    assert first.max_concurrent_uploads == 2 and third.max_concurrent_uploads == 3
     assert (first.host, first.port, first.max_upload_bytes) == ("127.0.0.1", 8000, 5 * MIB)
     assert first.store == tmp_path / "s.db" and first.run is None
     assert (second.run, second.port, second.max_upload_bytes) == ("abc", 9001, int(1.5 * MIB))
     assert main(["serve", "--port", "-1"]) == 1
+    for bad in (["--max-upload-mb", "nan"], ["--max-upload-mb", "inf"],
+                ["--max-upload-mb", "0"], ["--max-concurrent-uploads", "0"]):  # fmt: skip
+        assert main(["serve", *bad]) == 1, bad
+    assert len(seen) == 3  # none of them got as far as starting a server
 
 
 def test_settings_travel_to_worker_processes_as_json(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw, PngImagePlugin
 
 from threefigures.config import ModelConfig, RunConfig, TrainConfig
+from threefigures.errors import ConfigError
 from threefigures.store import Store
 
 pytest.importorskip("fastapi")
@@ -278,6 +279,54 @@ def test_known_answers_of_every_route_agree_with_the_published_schema(site: Site
         response = case.call()
         assert response.status_code == want, (case.path, case.body, response.text[:200])
         case.validate_response(response, checks=checks)
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_uploads_are_decoded_at_most_max_concurrent_uploads_at_a_time(
+    site: Site, limit: int, record_property: Any
+) -> None:
+    """Six uploads sent at once: all answered, never more than ``limit`` decoding together
+    (a small PNG can decode to ~400 MB; eight at once once took a server to 3.8 GB)."""
+    import threading
+
+    import httpx
+
+    app = create_app(Settings(store=site.store, max_concurrent_uploads=limit))
+    service = app.state.service
+    original = service.predict_upload
+    lock, inside, most = threading.Lock(), [0], [0]
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        try:
+            time.sleep(0.05)  # long enough for the others to pile up
+            return original(*args, **kwargs)
+        finally:
+            with lock:
+                inside[0] -= 1
+
+    service.predict_upload = counting
+
+    async def send_all() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            files = {"file": ("seven.png", photo(), "image/png")}
+            answers = await asyncio.gather(
+                *(client.post("/api/predict", files=files) for _ in range(6))
+            )
+        return [a.status_code for a in answers]
+
+    statuses = asyncio.run(send_all())
+    record_property("observed", f"limit {limit}: at most {most[0]} decoding at once")
+    assert statuses == [200] * 6
+    assert most[0] == limit
+
+
+def test_max_concurrent_uploads_must_be_positive() -> None:
+    with pytest.raises(ConfigError, match="--max-concurrent-uploads"):
+        Settings(max_concurrent_uploads=0).validate()
 
 
 #: JSON tokens as sent: ones that are valid pixels once parsed, and ones that are not.

@@ -815,11 +815,23 @@ def serve(
             help="Server processes, each with its own models: for many users on spare cores.",
         ),
     ] = 1,
+    max_concurrent_uploads: Annotated[
+        int,
+        typer.Option(
+            "--max-concurrent-uploads",
+            help="Uploads decoded at once per process (a big photo may take ~400 MB).",
+        ),
+    ] = 2,
 ) -> None:
     """Serve the web page: draw a digit and watch it go through the network."""
+    import math
+
+    from threefigures.errors import ConfigError
     from threefigures.web.server import run_server
     from threefigures.web.settings import MIB, Settings
 
+    if not math.isfinite(max_upload_mb):
+        raise ConfigError(f"--max-upload-mb must be a finite number, got {max_upload_mb}")
     settings = Settings(
         store=store or _state["store"],
         run=run,
@@ -827,6 +839,7 @@ def serve(
         port=port,
         max_upload_bytes=int(max_upload_mb * MIB),
         workers=workers,
+        max_concurrent_uploads=max_concurrent_uploads,
     ).validate()
     _echo(f"threefigures web page on http://{host}:{port}/ (Ctrl-C stops it)")
     run_server(settings)

@@ -19,9 +19,12 @@ import gc
 import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -113,6 +116,20 @@ def status_for(exc: ThreeFiguresError) -> int:
     return 400
 
 
+class _LazyLimiter:
+    """An anyio CapacityLimiter of ``tokens``, made on first use, inside the event loop
+    that serves the app (anyio ties it to the running async library)."""
+
+    def __init__(self, tokens: int) -> None:
+        self.tokens = tokens
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    def get(self) -> anyio.CapacityLimiter:
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.tokens)
+        return self._limiter
+
+
 def _request_schemas() -> dict[str, Any]:
     """PixelsRequest and the models it uses, as OpenAPI components. FastAPI adds only the
     models of bodies it parses itself; /api/predict reads its body itself, and pasting
@@ -174,8 +191,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return app.openapi_schema  # type: ignore[return-value]  # set by generate_openapi
 
     app.openapi = openapi  # type: ignore[method-assign]
+    uploads = _LazyLimiter(settings.max_concurrent_uploads)
     app.state.service = service
     app.state.batcher = batcher
+    app.state.uploads = uploads
     app.state.settings = settings
 
     @app.exception_handler(ThreeFiguresError)
@@ -288,13 +307,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             chosen = fields.get("method") or method
             if chosen is not None and chosen not in WEB_METHODS:
                 raise WebError(f"method must be one of {', '.join(WEB_METHODS)}", status=422)
-            result = await run_in_threadpool(  # decoding a big photo takes a while
+            # Decoded in a worker thread (a big photo takes a while), at most
+            # max_concurrent_uploads at once: each may hold hundreds of MB while decoding.
+            work = partial(
                 service.predict_upload,
                 data,
                 filename=filename,
                 run=fields.get("run") or run,
                 method=chosen,
             )
+            result = await anyio.to_thread.run_sync(work, limiter=uploads.get())
             return _answer_response(result)
         raise WebError(
             f"unsupported content type {ctype or '(none)'!r}: send application/json "

@@ -131,7 +131,7 @@ def gray_to_array(gray: GrayImage) -> np.ndarray:
     """A ``gray`` drawing's base64 bytes → a float32 (H, W) array in [0, 1], or a 422."""
     try:
         raw = base64.b64decode(gray.data, validate=True)
-    except binascii.Error:
+    except (binascii.Error, ValueError):  # ValueError: characters outside ASCII (a 500 once)
         raise WebError("gray.data is not valid base64", status=422) from None
     if len(raw) != gray.width * gray.height:
         raise WebError(

@@ -30,7 +30,10 @@ class Settings:
     so more threads only contend with the concurrent requests). ``method``: attribution.
     ``workers``: server processes, each with its own models (for many users on a machine
     with spare cores; on the 2-core development machine two helped only when it ran slow,
-    see the README's web benchmark).
+    see the README's web benchmark). ``max_concurrent_uploads``: uploads decoded at the same
+    time in one process, the rest wait their turn. A small PNG can hold up to Pillow's
+    limit of ~89 M pixels and then take ~400 MB while it is decoded: eight at once took a
+    server from 0.8 to 3.8 GB before this limit (see tests/test_web_reliability.py).
     """
 
     store: Path | None = None
@@ -43,6 +46,7 @@ class Settings:
     torch_threads: int | None = 1
     method: str = "saliency"
     workers: int = 1
+    max_concurrent_uploads: int = 2
 
     def to_json(self) -> str:
         """These settings as JSON (for worker processes: see :data:`SETTINGS_ENV`)."""
@@ -72,7 +76,9 @@ class Settings:
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"--port must be between 0 and 65535, got {self.port}")
         if self.max_upload_bytes < 1:
-            raise ConfigError(f"--max-upload-mb must be positive, got {self.max_upload_bytes} B")
+            raise ConfigError(
+                f"--max-upload-mb must be positive, got {self.max_upload_bytes / MIB:g} MiB"
+            )
         if self.max_json_bytes < 1024:
             raise ConfigError(f"max_json_bytes must be at least 1024, got {self.max_json_bytes}")
         if self.model_cache_size < 1:
@@ -81,6 +87,10 @@ class Settings:
             raise ConfigError(f"torch_threads must be at least 1, got {self.torch_threads}")
         if not 1 <= self.workers <= MAX_WORKERS:
             raise ConfigError(f"--workers must be between 1 and {MAX_WORKERS}, got {self.workers}")
+        if self.max_concurrent_uploads < 1:
+            raise ConfigError(
+                f"--max-concurrent-uploads must be at least 1, got {self.max_concurrent_uploads}"
+            )
         if self.method not in WEB_METHODS:
             raise ConfigError(f"method must be one of {WEB_METHODS}, got {self.method!r}")
         if not self.host:
