@@ -307,6 +307,14 @@ def test_openapi_schema_matches_what_predict_returns(served: Served) -> None:
     assert set(health) == set(components["Health"]["properties"])
 
 
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/docs/oauth2-redirect"])
+def test_no_page_that_needs_a_cdn(served: Served, path: str) -> None:
+    """FastAPI's documentation pages load their scripts from cdn.jsdelivr.net: they are off
+    (the page works offline); the schema itself is served."""
+    assert_error(served.client.get(path), 404)
+    assert served.client.get("/openapi.json").status_code == 200
+
+
 def _refs(node: Any) -> set[str]:
     """Every "$ref" value anywhere in a JSON document."""
     if isinstance(node, dict):

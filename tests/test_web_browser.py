@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image, ImageDraw
@@ -74,10 +75,31 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
+def offline_only(context: Any) -> list[str]:
+    """Refuse every request that leaves this machine (the page must work offline); the
+    list that is returned fills with the URLs that were tried."""
+    outside: list[str] = []
+
+    def guard(route: Any) -> None:
+        url = route.request.url
+        if urlsplit(url).hostname in ("127.0.0.1", "localhost") or url.startswith(
+            ("data:", "blob:")
+        ):
+            route.continue_()
+        else:
+            outside.append(url)
+            route.abort()
+
+    context.route("**/*", guard)
+    return outside
+
+
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    """A fresh page that fails the test on any console error (a CSP violation included)."""
+    """A fresh page that fails the test on any console error (a CSP violation included)
+    and on any request to another machine."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    outside = offline_only(context)
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -85,6 +107,7 @@ def page(browser: Any) -> Iterator[Any]:
     page.set_default_timeout(15_000)
     yield page
     context.close()
+    assert outside == [], "the page asked another machine for something"
     # The upload test provokes one 422 on purpose; the browser logs the failed request.
     assert [e for e in errors if "422" not in e] == []
 
@@ -237,6 +260,7 @@ def test_phone_sized_screen_with_a_finger(site: Site, browser: Any) -> None:
     context = browser.new_context(
         viewport={"width": 375, "height": 740}, has_touch=True, is_mobile=True
     )
+    outside = offline_only(context)
     page = context.new_page()
     try:
         open_page(page, site.url + "/")
@@ -245,7 +269,10 @@ def test_phone_sized_screen_with_a_finger(site: Site, browser: Any) -> None:
         box = page.locator("#pad").bounding_box()
         assert box["width"] >= 250 and box["x"] + box["width"] <= 375
         page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-        page.wait_for_selector("#result[data-state='ready'], #result[data-state='error']")
+        wait_ready(page)  # a tap is a dot of ink: the network answers it
+        assert abs(sum(probabilities(page)) - 1.0) < 1e-4
+        assert lit_pixels(page, "seen") > 0
         shot(page, "web-phone.png")
     finally:
         context.close()
+    assert outside == []

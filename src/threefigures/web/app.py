@@ -181,6 +181,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         version="1",
         lifespan=lifespan,
+        # FastAPI's /docs and /redoc pages load Swagger UI and ReDoc from a CDN, so offline
+        # they are blank; the app serves nothing it cannot serve itself. /openapi.json stays.
+        docs_url=None,
+        redoc_url=None,
         **_NO_TELEMETRY,
     )
     generate_openapi = app.openapi
