@@ -231,14 +231,43 @@ def test_clear_and_keyboard_access(site: Site, page: Any) -> None:
     for _ in range(8):
         page.keyboard.press("Tab")
         order.append(page.evaluate("document.activeElement.id || document.activeElement.tagName"))
-    assert order[0] == "A" and order.index("run") < order.index("clear") < order.index("file")
+    assert order[0] == "A"
+    assert order.index("run") < order.index("pad") < order.index("clear") < order.index("file")
     draw(page, FOUR)
     wait_ready(page)
     page.focus("#clear")
     page.keyboard.press("Enter")  # a real button: the keyboard presses it
     page.wait_for_selector("#result[data-state='empty']")
     assert page.locator("#probs li").count() == 0 and lit_pixels(page, "pad") == 0
-    assert page.get_attribute("#pad", "role") == "img" and page.get_attribute("#pad", "aria-label")
+    assert page.get_attribute("#pad", "aria-label")
+    assert "Space" in page.inner_text("#" + page.get_attribute("#pad", "aria-describedby"))
+
+
+def test_drawing_with_the_keyboard_alone(site: Site, page: Any) -> None:
+    """Tab to the pad, lower the pen with Space, draw a "1" with the arrow keys: the network
+    answers as it does for a mouse. The pen ring is an overlay: it is not in what is sent."""
+    open_page(page, site.url + "/")
+    page.focus("#run")
+    for _ in range(3):  # past the help text's link to /runs
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "pad":
+            break
+    assert page.evaluate("document.activeElement.id") == "pad"
+    assert page.is_visible("#pen") and lit_pixels(page, "pad") == 0  # the ring is not ink
+    for _ in range(3):
+        page.keyboard.press("ArrowUp")
+    page.keyboard.press("Space")  # pen down: a dot
+    for _ in range(6):
+        page.keyboard.press("ArrowDown")  # a vertical stroke
+    page.keyboard.press("Space")  # pen up: moving no longer draws
+    inked = lit_pixels(page, "pad")
+    page.keyboard.press("Shift+ArrowRight")
+    assert lit_pixels(page, "pad") == inked > 1000
+    wait_ready(page)
+    assert abs(sum(probabilities(page)) - 1.0) < 1e-4
+    assert lit_pixels(page, "seen") > 20
+    assert page.evaluate("window.scrollY") == 0  # the arrows moved the pen, not the page
+    shot(page, "web-keyboard.png")
 
 
 def test_runs_page_links_figures_reports_and_the_drawing_page(site: Site, page: Any) -> None:

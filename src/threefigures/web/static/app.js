@@ -93,6 +93,54 @@
   pad.addEventListener("pointercancel", endStroke);
   pad.addEventListener("lostpointercapture", endStroke);
 
+  // --- drawing with the keyboard ------------------------------------------------------------
+  // The pad takes focus; arrow keys move a pen (a ring over the pad, never drawn into it),
+  // Space lowers it (a dot) or lifts it, and a lowered pen draws as it moves.
+
+  const penEl = $("pen");
+  const PEN_STEP = pad.width / 20;
+  const keyPen = { x: pad.width / 2, y: pad.height / 2, down: false };
+
+  function showPen() {
+    penEl.hidden = false;
+    penEl.style.left = `${(100 * keyPen.x) / pad.width}%`;
+    penEl.style.top = `${(100 * keyPen.y) / pad.height}%`;
+    penEl.classList.toggle("down", keyPen.down);
+  }
+
+  const MOVES = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+
+  pad.addEventListener("keydown", (ev) => {
+    const move = MOVES[ev.key];
+    if (ev.key === " ") {
+      ev.preventDefault();
+      keyPen.down = !keyPen.down;
+      if (keyPen.down) {
+        if (photo) resetPad();
+        last = { x: keyPen.x, y: keyPen.y };
+        dot(last);
+        hasInk = true;
+      }
+      showPen();
+      schedule();
+    } else if (move) {
+      ev.preventDefault(); // the arrows move the pen, not the page
+      const step = ev.shiftKey ? 3 * PEN_STEP : PEN_STEP;
+      keyPen.x = Math.min(pad.width, Math.max(0, keyPen.x + move[0] * step));
+      keyPen.y = Math.min(pad.height, Math.max(0, keyPen.y + move[1] * step));
+      if (keyPen.down) {
+        strokeTo({ x: keyPen.x, y: keyPen.y });
+        schedule();
+      }
+      showPen();
+    }
+  });
+  pad.addEventListener("focus", showPen);
+  pad.addEventListener("blur", () => {
+    keyPen.down = false;
+    penEl.hidden = true;
+  });
+
   function schedule() {
     clearTimeout(timer);
     timer = setTimeout(predictDrawing, DEBOUNCE_MS);
@@ -319,6 +367,8 @@
     if (controller) controller.abort();
     seq++;
     resetPad();
+    keyPen.down = false;
+    if (!penEl.hidden) showPen();
     fileInput.value = "";
     for (const id of ["seen", "attr"]) $(id).getContext("2d").clearRect(0, 0, 28, 28);
     $("hidden").replaceChildren();
