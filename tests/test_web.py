@@ -89,6 +89,21 @@ def untrained_run(store: Store, run_id: str, model: ModelConfig, folder: Path) -
     return run_id
 
 
+def broken_runs(store: Store, root: Path) -> None:
+    """Runs whose files are there but damaged: weights cut short, weights that are a pickle,
+    a config.json that is not JSON, one that is JSON of the wrong shape."""
+    import pickle
+
+    tiny = ModelConfig(layers=(16,))
+    for run_id in ("cut-weights", "pickle-weights", "bad-config", "wrong-config"):
+        untrained_run(store, run_id, tiny, root / run_id)
+    weights = root / "cut-weights" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    (root / "pickle-weights" / "model.safetensors").write_bytes(pickle.dumps({"w": [1, 2]}))
+    (root / "bad-config" / "config.json").write_text('{"format": 1, "run": {')
+    (root / "wrong-config" / "config.json").write_text('["not", "a", "config"]')
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """One tiny real run (synthetic blocks, 1 epoch) plus two broken ones, in a tmp store."""
@@ -104,6 +119,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     names_config = json.loads(json.dumps(run.config))
     names_config["model"].update(name="rnn", vocab_size=29, input_shape=[1, 1, 12])
     names = _fake_run(store, "names-run", names_config, root / "names-folder")
+    broken_runs(store, root)
     with (
         TestClient(create_app(Settings(store=store.path))) as client,
         TestClient(create_app(Settings(store=store.path, max_upload_bytes=SMALL_UPLOAD))) as small,
@@ -631,6 +647,16 @@ BAD_INPUTS: list[tuple[str, str, dict[str, Any], int, str]] = [
      404, "no run 'nope'"),
     ("unknown-run-query", "POST /api/predict?run=nope", {"json": {"pixels": stroke()}},
      404, "no run 'nope'"),
+    ("weights-cut-short", "POST /api/predict?run=cut-weights", {"json": {"pixels": stroke()}},
+     409, "truncated or corrupt"),
+    ("weights-cut-short-upload", "POST /api/predict?run=cut-weights",
+     {"files": {"file": ("7.png", photo_of_a_seven(), "image/png")}}, 409, "truncated or corrupt"),
+    ("weights-a-pickle", "POST /api/predict?run=pickle-weights", {"json": {"pixels": stroke()}},
+     409, "only safetensors"),
+    ("config-not-json", "POST /api/predict?run=bad-config", {"json": {"pixels": stroke()}},
+     409, "unreadable"),
+    ("config-wrong-shape", "POST /api/predict?run=wrong-config",
+     {"files": {"file": ("7.png", photo_of_a_seven(), "image/png")}}, 409, "not a threefigures run"),
     ("deleted-run", "POST /api/predict?run=gone-run", {"json": {"pixels": stroke()}},
      409, "missing"),
     ("names-run", "POST /api/predict?run=names-run", {"json": {"pixels": stroke()}},
