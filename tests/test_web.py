@@ -656,7 +656,7 @@ BAD_INPUTS: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("config-not-json", "POST /api/predict?run=bad-config", {"json": {"pixels": stroke()}},
      409, "unreadable"),
     ("config-wrong-shape", "POST /api/predict?run=wrong-config",
-     {"files": {"file": ("7.png", photo_of_a_seven(), "image/png")}}, 409, "not a threefigures run"),
+     {"files": {"file": ("7.png", photo_of_a_seven(), "image/png")}}, 409, "not a threefigures"),
     ("deleted-run", "POST /api/predict?run=gone-run", {"json": {"pixels": stroke()}},
      409, "missing"),
     ("names-run", "POST /api/predict?run=names-run", {"json": {"pixels": stroke()}},
