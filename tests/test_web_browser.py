@@ -263,6 +263,11 @@ def test_drawing_with_the_keyboard_alone(site: Site, page: Any) -> None:
     inked = lit_pixels(page, "pad")
     page.keyboard.press("Shift+ArrowRight")
     assert lit_pixels(page, "pad") == inked > 1000
+    page.mouse.click(1, 1)  # focus elsewhere, then draw with the mouse: no keyboard ring
+    assert not page.is_visible("#pen")
+    box = page.locator("#pad").bounding_box()
+    page.mouse.click(box["x"] + 5, box["y"] + 5)
+    assert not page.is_visible("#pen")
     wait_ready(page)
     assert abs(sum(probabilities(page)) - 1.0) < 1e-4
     assert lit_pixels(page, "seen") > 20

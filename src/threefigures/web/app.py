@@ -198,7 +198,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     uploads = _LazyLimiter(settings.max_concurrent_uploads)
     app.state.service = service
     app.state.batcher = batcher
-    app.state.uploads = uploads
     app.state.settings = settings
 
     @app.exception_handler(ThreeFiguresError)

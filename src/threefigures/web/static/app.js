@@ -135,7 +135,9 @@
       showPen();
     }
   });
-  pad.addEventListener("focus", showPen);
+  pad.addEventListener("focus", () => {
+    if (pad.matches(":focus-visible")) showPen(); // from the keyboard, not a click
+  });
   pad.addEventListener("blur", () => {
     keyPen.down = false;
     penEl.hidden = true;
