@@ -116,20 +116,6 @@ def status_for(exc: ThreeFiguresError) -> int:
     return 400
 
 
-class _LazyLimiter:
-    """An anyio CapacityLimiter of ``tokens``, made on first use, inside the event loop
-    that serves the app (anyio ties it to the running async library)."""
-
-    def __init__(self, tokens: int) -> None:
-        self.tokens = tokens
-        self._limiter: anyio.CapacityLimiter | None = None
-
-    def get(self) -> anyio.CapacityLimiter:
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(self.tokens)
-        return self._limiter
-
-
 def _request_schemas() -> dict[str, Any]:
     """PixelsRequest and the models it uses, as OpenAPI components. FastAPI adds only the
     models of bodies it parses itself; /api/predict reads its body itself, and pasting
@@ -195,7 +181,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return app.openapi_schema  # type: ignore[return-value]  # set by generate_openapi
 
     app.openapi = openapi  # type: ignore[method-assign]
-    uploads = _LazyLimiter(settings.max_concurrent_uploads)
+    # Made here, outside the event loop: anyio (>=4.2) binds it to the loop on first use.
+    uploads = anyio.CapacityLimiter(settings.max_concurrent_uploads)
     app.state.service = service
     app.state.batcher = batcher
     app.state.settings = settings
@@ -319,7 +306,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 run=fields.get("run") or run,
                 method=chosen,
             )
-            result = await anyio.to_thread.run_sync(work, limiter=uploads.get())
+            result = await anyio.to_thread.run_sync(work, limiter=uploads)
             return _answer_response(result)
         raise WebError(
             f"unsupported content type {ctype or '(none)'!r}: send application/json "
