@@ -4,7 +4,7 @@ Two networks, untrained (throughput does not depend on the weights): threefigure
 (conv16 → pool → BN → ReLU, conv32 → pool → BN → ReLU, fc128; channels_last) and the CNN of
 pytorch/examples mnist/main.py (conv32-conv64-maxpool-fc128). Each is timed at batch 256 in
 eval mode under ``torch.inference_mode`` in both memory formats, and exported with
-``threefigures.export.export_onnx`` (parity-checked against torch) and run in onnxruntime
+``threefigures.outputs.export.export_onnx`` (parity-checked against torch) and run in onnxruntime
 with the same number of threads. Images per second, best of 5 rounds, rounds interleaved.
 Printed, not asserted.
 
@@ -35,8 +35,8 @@ def main() -> None:
     from torch import nn
 
     from threefigures.config import ModelConfig
-    from threefigures.export import export_onnx
     from threefigures.models import create_model
+    from threefigures.outputs.export import export_onnx
 
     torch.set_num_threads(args.threads)
 

@@ -69,7 +69,7 @@ def train_demo(folder: Path) -> Path:
     """The Figure 1 MLP with the demo's defaults (784 → 256 → 10, digits, 3 epochs)."""
     from threefigures.config import RunConfig
     from threefigures.runner import train_run
-    from threefigures.store import Store
+    from threefigures.runs.store import Store
 
     store = Store(folder / "runs" / "threefigures.db")
     started = time.perf_counter()
@@ -188,7 +188,7 @@ def machine_check() -> float:
 
     This machine's speed drifts by a third or more over an hour (shared host): printed beside
     the latencies so runs can be compared."""
-    from threefigures.preprocess import preprocess_array
+    from threefigures.data.preprocess import preprocess_array
 
     drawing = np.zeros((56, 56), dtype=np.float32)
     drawing[10:46, 25:31] = 1.0

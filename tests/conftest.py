@@ -48,7 +48,7 @@ def synthetic():
 
 @pytest.fixture
 def store(tmp_path):
-    from threefigures.store import Store
+    from threefigures.runs.store import Store
 
     return Store(tmp_path / "runs" / "threefigures.db")
 

@@ -149,7 +149,7 @@ def _dangling(tmp: Path) -> Path:
 
 def _damaged_run(edit: Callable[[Path], None]) -> Callable[[Path, Path], list[str]]:
     def make(tmp: Path, store: Path) -> list[str]:
-        from threefigures.store import Store
+        from threefigures.runs.store import Store
 
         run = Store(store).resolve("latest")
         copy_root = tmp / "store"
@@ -237,7 +237,7 @@ def _bomb_png_in(tmp: Path) -> Path:
 
 
 def _latest_id(store: Path) -> str:
-    from threefigures.store import Store
+    from threefigures.runs.store import Store
 
     return Store(store).resolve("latest").id
 
@@ -451,7 +451,7 @@ def trained_store(tmp_path_factory) -> Path:
 
 
 def _snapshot(store: Path) -> tuple[object, ...]:
-    from threefigures.store import Store
+    from threefigures.runs.store import Store
 
     runs = Store(store).list_runs()
     files = sorted(

@@ -1,4 +1,4 @@
-"""Tests for threefigures.checkpoint: safetensors weights and training state, never pickle."""
+"""Tests for threefigures.runs.checkpoint: safetensors weights and training state, never pickle."""
 
 from __future__ import annotations
 
@@ -14,17 +14,17 @@ import torch._dynamo  # the first optimizer imports it (~2 s): pay that at colle
 from safetensors.torch import save_file
 from torch import nn
 
-from threefigures import checkpoint
-from threefigures.checkpoint import (
+from threefigures.config import ModelConfig
+from threefigures.errors import CheckpointError, ThreeFiguresError
+from threefigures.models import create_model
+from threefigures.runs import checkpoint
+from threefigures.runs.checkpoint import (
     atomic_write_text,
     load_train_state,
     load_weights,
     save_train_state,
     save_weights,
 )
-from threefigures.config import ModelConfig
-from threefigures.errors import CheckpointError, ThreeFiguresError
-from threefigures.models import create_model
 
 
 def make_model(layers: tuple[int, ...] = (8,), seed: int = 0) -> nn.Module:
@@ -426,7 +426,7 @@ def test_header_length_starting_with_0x80_is_not_mistaken_for_a_pickle(tmp_path)
     import torch
     from safetensors.torch import save
 
-    from threefigures.checkpoint import _read_tensors
+    from threefigures.runs.checkpoint import read_tensors
 
     for pad in range(300):
         data = save({"w": torch.zeros(2)}, metadata={"pad": "x" * pad})
@@ -436,5 +436,5 @@ def test_header_length_starting_with_0x80_is_not_mistaken_for_a_pickle(tmp_path)
         raise AssertionError("no padding produced a 0x80 first byte")
     path = tmp_path / "w.safetensors"
     path.write_bytes(data)
-    tensors, meta = _read_tensors(path)
+    tensors, meta = read_tensors(path)
     assert torch.equal(tensors["w"], torch.zeros(2)) and meta["pad"] == "x" * pad

@@ -21,11 +21,11 @@ ort = pytest.importorskip(
     "onnxruntime", reason="ONNX export checks need onnxruntime (pip install onnxruntime)"
 )
 
-from threefigures import export  # noqa: E402
 from threefigures.config import ModelConfig  # noqa: E402
 from threefigures.errors import ThreeFiguresError  # noqa: E402
-from threefigures.export import ExportResult, export_onnx, onnx_parity  # noqa: E402
 from threefigures.models import MLP, create_model, list_models  # noqa: E402
+from threefigures.outputs import export  # noqa: E402
+from threefigures.outputs.export import ExportResult, export_onnx, onnx_parity  # noqa: E402
 
 NAMES = [entry.name for entry in list_models()]
 ATOL = 1e-4

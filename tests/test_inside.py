@@ -15,8 +15,8 @@ from PIL import Image
 from test_cli import digit_image, run_cli
 from threefigures.cli import main
 from threefigures.config import ModelConfig
-from threefigures.looking_inside import inside_figures
 from threefigures.models import create_model
+from threefigures.outputs.inside import inside_figures
 from threefigures.runner import model_config_for
 
 COMMON = {
@@ -98,7 +98,7 @@ def trained(tmp_path_factory) -> Path:
 
 
 def test_every_report_has_a_looking_inside_section(trained: Path) -> None:
-    from threefigures.store import Store
+    from threefigures.runs.store import Store
 
     run = Store(trained).resolve("latest")
     report = (run.run_dir / "report.html").read_text()
@@ -219,7 +219,7 @@ def test_names_run_explained_per_character(tmp_path: Path, capsys) -> None:
     assert code == 0, err
     rows = json.loads(out)["explanations"]
     assert [r["class"] in ("female", "male") for r in rows] == [True, True]
-    from threefigures.store import Store
+    from threefigures.runs.store import Store
 
     run = Store(store).resolve("latest")
     for key in ("inside-attribution", "inside-gates", "inside-attention", "inside-embedding"):

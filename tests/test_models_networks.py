@@ -135,7 +135,7 @@ def test_cnn_describe_chains_shapes_and_counts_every_parameter() -> None:
         (16, 14, 14),
         (32, 14, 14),
         (32, 7, 7),
-        (256,),
+        (128,),  # the head's registered default (default_config("cnn"))
         (10,),
     ]
     assert model.feature_shape == (32, 7, 7)

@@ -16,7 +16,7 @@ from threefigures.data import make_binary
 from threefigures.errors import ConfigError, ThreeFiguresError
 from threefigures.models import create_model
 from threefigures.runner import model_config_for, resume_run, train_run
-from threefigures.store import Store
+from threefigures.runs.store import Store
 from threefigures.training import fit
 
 FAST = TrainConfig(epochs=2, batch_size=32, lr=3e-3, device="cpu")

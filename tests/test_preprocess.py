@@ -1,4 +1,4 @@
-"""Tests for threefigures.preprocess: any image in, an MNIST-style 28×28 image out."""
+"""Tests for threefigures.data.preprocess: any image in, an MNIST-style 28×28 image out."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ import pytest
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from threefigures import preprocess
-from threefigures.errors import ImageError, NoInkError
-from threefigures.preprocess import (
+from threefigures.data import preprocess
+from threefigures.data.preprocess import (
     Preprocessed,
     load_image,
     preprocess_array,
@@ -24,6 +23,7 @@ from threefigures.preprocess import (
     preprocess_path,
     to_uint8,
 )
+from threefigures.errors import ImageError, NoInkError
 
 # --------------------------------------------------------------------------- helpers
 

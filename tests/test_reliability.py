@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 import threefigures
 from threefigures.cli import main
 from threefigures.config import RunConfig
+from threefigures.data.preprocess import preprocess_array, preprocess_bytes
 from threefigures.errors import ConfigError, ImageError
-from threefigures.preprocess import preprocess_array, preprocess_bytes
-from threefigures.store import Store
+from threefigures.runs.store import Store
 
 PACKAGE = Path(threefigures.__file__).parent
 TRAIN = [

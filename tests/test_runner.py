@@ -14,7 +14,7 @@ import pytest
 from threefigures.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from threefigures.errors import ThreeFiguresError
 from threefigures.runner import resume_run, train_run
-from threefigures.store import Store
+from threefigures.runs.store import Store
 
 SMALL = RunConfig(
     data=DataConfig(name="sklearn-digits"),

@@ -25,7 +25,7 @@ from threefigures.data.sequences import (
     majority_baseline,
 )
 from threefigures.errors import DataError
-from threefigures.generate import sample_names
+from threefigures.models.generate import sample_names
 
 HAS_NAMES = importlib.util.find_spec("names") is not None
 needs_names = pytest.mark.skipif(not HAS_NAMES, reason="the PyPI package `names` is not installed")

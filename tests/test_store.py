@@ -1,4 +1,4 @@
-"""Tests for threefigures.store: the SQLite runs store."""
+"""Tests for threefigures.runs.store: the SQLite runs store."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from threefigures.errors import RunNotFoundError, ThreeFiguresError
-from threefigures.store import SCHEMA_VERSION, RunRecord, Store
+from threefigures.runs.store import SCHEMA_VERSION, RunRecord, Store
 
 CONFIG: dict[str, Any] = {"train": {"epochs": 3}, "model": {"layers": [8]}}
 

@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw
 from conftest import make_synthetic
 from threefigures.config import ModelConfig, RunConfig, TrainConfig
 from threefigures.errors import ConfigError
-from threefigures.store import Store
+from threefigures.runs.store import Store
 
 fastapi = pytest.importorskip("fastapi")
 with warnings.catch_warnings():  # starlette's note that it prefers httpx2: not ours to fix
@@ -66,8 +66,8 @@ def untrained_run(store: Store, run_id: str, model: ModelConfig, folder: Path) -
     + model.safetensors): seconds cheaper than training when only the plumbing is tested."""
     import torch
 
-    from threefigures.checkpoint import save_weights
     from threefigures.models import create_model
+    from threefigures.runs.checkpoint import save_weights
 
     config = RunConfig(model=model, train=TrainConfig(epochs=1, device="cpu"))
     torch.manual_seed(0)
@@ -449,7 +449,7 @@ def _batch_drawings() -> list[list[list[float]]]:
 
 
 def test_a_batch_answers_each_drawing_as_it_would_be_answered_alone(served: Served) -> None:
-    from threefigures.preprocess import preprocess_array
+    from threefigures.data.preprocess import preprocess_array
     from threefigures.web.service import Job, pixels_to_array
 
     service = served.client.app.state.service  # type: ignore[attr-defined]

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 
 from conftest import make_synthetic
 from threefigures.config import ModelConfig, RunConfig, TrainConfig
-from threefigures.store import Store
+from threefigures.runs.store import Store
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"

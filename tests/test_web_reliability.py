@@ -33,7 +33,7 @@ from PIL import Image, ImageDraw, PngImagePlugin
 
 from threefigures.config import ModelConfig, RunConfig, TrainConfig
 from threefigures.errors import ConfigError
-from threefigures.store import Store
+from threefigures.runs.store import Store
 
 pytest.importorskip("fastapi")
 with warnings.catch_warnings():  # starlette's note that it prefers httpx2: not ours to fix
@@ -105,8 +105,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     symlink (figure3.png) and by a tampered artifact row (figure4)."""
     import torch
 
-    from threefigures.checkpoint import save_weights
     from threefigures.models import create_model
+    from threefigures.runs.checkpoint import save_weights
 
     root = tmp_path_factory.mktemp("webrel")
     store = Store(root / "runs" / "threefigures.db")

@@ -32,12 +32,12 @@ _EXPORTS = {
     "draw_figures": "threefigures.runner",
     "evaluate_run": "threefigures.runner",
     "load_run_model": "threefigures.runner",
-    "model_config_for": "threefigures.runner",
+    "model_config_for": "threefigures.models",
     "predict_images": "threefigures.runner",
     "redraw": "threefigures.runner",
     "resume_run": "threefigures.runner",
     "train_run": "threefigures.runner",
-    "Store": "threefigures.store",
+    "Store": "threefigures.runs.store",
     "EvalResult": "threefigures.training",
     "FitResult": "threefigures.training",
     "evaluate": "threefigures.training",
@@ -91,16 +91,15 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from threefigures.config import DataConfig, ModelConfig, RunConfig, TrainConfig
     from threefigures.data import Dataset, list_datasets, load_dataset
     from threefigures.errors import ThreeFiguresError
-    from threefigures.models import create_model, list_models
+    from threefigures.models import create_model, list_models, model_config_for
     from threefigures.runner import (
         draw_figures,
         evaluate_run,
         load_run_model,
-        model_config_for,
         predict_images,
         redraw,
         resume_run,
         train_run,
     )
-    from threefigures.store import Store
+    from threefigures.runs.store import Store
     from threefigures.training import EvalResult, FitResult, evaluate, fit, predict_proba

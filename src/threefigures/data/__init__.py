@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
+from typing_extensions import TypeIs
+
+from threefigures.data.names import SEQUENCE_DATASETS, is_sequence_name, list_datasets
 from threefigures.data.sources import (
     Dataset,
     cache_dir,
-    list_datasets,
     load_dataset,
     make_binary,
     validation_split,
 )
 from threefigures.errors import DataError
 
-SEQUENCE_NAMES = ("names-gender", "names-next")
+if TYPE_CHECKING:
+    from threefigures.data.sequences import SequenceDataset
+
+#: What ``load_data`` returns: an image dataset or a sequence (token id) dataset.
+AnyDataset: TypeAlias = "Dataset | SequenceDataset"
+
+#: Kept under its old name: the sequence dataset names (the table is ``data/names.py``).
+SEQUENCE_NAMES = SEQUENCE_DATASETS
 
 
-def load_data(name: str, *, data_dir: str | None = None, binary: int | None = None) -> Any:
+def load_data(name: str, *, data_dir: str | None = None, binary: int | None = None) -> AnyDataset:
     """Any dataset by name: an image :class:`Dataset` (optionally made binary with
     ``binary=K``) or, for ``names-gender``/``names-next``, a sequence dataset."""
-    if name in SEQUENCE_NAMES:
+    if is_sequence_name(name):
         if binary is not None:
             raise DataError("--binary applies to image datasets (names-gender is binary already)")
         from threefigures.data.sequences import load_sequences
@@ -30,12 +39,21 @@ def load_data(name: str, *, data_dir: str | None = None, binary: int | None = No
     return make_binary(ds, binary) if binary is not None else ds
 
 
-def is_sequence_data(data: Any) -> bool:
-    return hasattr(data, "train_len")
+def is_sequence_data(data: object) -> TypeIs[SequenceDataset]:
+    """True for token-sequence datasets (names), which carry per-example lengths.
+
+    Checked by type without importing the sequences module (and its census lists) when no
+    sequence dataset was ever loaded.
+    """
+    import sys
+
+    module = sys.modules.get("threefigures.data.sequences")
+    return module is not None and isinstance(data, module.SequenceDataset)
 
 
 __all__ = [
     "SEQUENCE_NAMES",
+    "AnyDataset",
     "Dataset",
     "cache_dir",
     "is_sequence_data",

@@ -62,9 +62,10 @@ class AugmentConfig:
     """
 
     ops: tuple[str, ...]  # subset of ("flip", "rotate", "brightness", "shift")
-    rotate_deg: float = 15.0  # angle ~ U(-deg, +deg) per sample
-    brightness: float = 0.2  # factor ~ U(1-b, 1+b) per sample, result clamped to [0, 1]
-    shift: float = 0.1  # translation ~ U(-s, +s) × image size per sample, per axis
+    # the defaults are TrainConfig's (one copy of each strength)
+    rotate_deg: float = TrainConfig.rotate_deg  # angle ~ U(-deg, +deg) per sample
+    brightness: float = TrainConfig.brightness  # factor ~ U(1-b, 1+b), clamped to [0, 1]
+    shift: float = TrainConfig.shift  # translation ~ U(-s, +s) × image size, per axis
     flip_p: float = 0.5  # horizontal flip probability per sample
 
     def __post_init__(self) -> None:

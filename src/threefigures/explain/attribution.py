@@ -120,10 +120,9 @@ def rnn_backward_in_eval(model: nn.Module) -> Iterator[None]:
 
 def conv_layers(model: nn.Module) -> dict[str, nn.Conv2d]:
     """The model's convolutions by block name ("conv1", "conv2", …)."""
-    block_outputs = getattr(model, "block_outputs", None)
-    if block_outputs is None:
-        return {}
-    return {name: mod for name, _kind, mod in block_outputs() if isinstance(mod, nn.Conv2d)}
+    from threefigures.models import Network
+
+    return model.conv_layers() if isinstance(model, Network) else {}
 
 
 def _device(model: nn.Module) -> torch.device:

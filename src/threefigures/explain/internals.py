@@ -28,10 +28,6 @@ GATES = {
 }
 
 
-def _is_activation(module: nn.Module) -> bool:
-    return not isinstance(module, nn.Linear | nn.Dropout | nn.Sequential)
-
-
 def _hook_outputs(
     model: nn.Module, named: list[tuple[str, nn.Module]], run: object
 ) -> list[tuple[str, torch.Tensor]]:
@@ -64,8 +60,10 @@ def layer_activations(
     "states" (B, T, D·H) of the last recurrent layer, "summary" (B, D·H) — the last state or
     the attention context — and "output". Perceptron: "input", "output".
     """
-    from threefigures.models import CNN, MLP, RNN, Perceptron
+    from threefigures.models import Network
 
+    if not isinstance(model, Network):
+        raise ExplainError(f"no layer-by-layer view for {type(model).__name__}")
     model.eval()
     device = next(model.parameters()).device
     x = _prepare(inputs, is_token_model(model), device)
@@ -74,46 +72,19 @@ def layer_activations(
     head: list[tuple[str, torch.Tensor]] = []
     if not is_token_model(model):
         head.append(("input", x.detach()))
-    if isinstance(model, MLP):
-        act_modules = [m for m in model.hidden if _is_activation(m)]
-        named = [(f"hidden {i}", m) for i, m in enumerate(act_modules, start=1)]
-        named.append(("output", model.out))
-        return head + _hook_outputs(model, named, lambda: model(x))
-    if isinstance(model, CNN):
-        named = [(name, m) for name, _kind, m in model.block_outputs()]
-        return head + _hook_outputs(model, named, lambda: model(x))
-    if isinstance(model, Perceptron):
-        return head + _hook_outputs(model, [("output", model.out)], lambda: model(x))
-    if isinstance(model, RNN):
-        with torch.no_grad():
-            out, state, lens = model._run(x, lengths, keep_steps=True)  # (B, T, D*H)
-            assert out is not None
-            if model.config.sequence_output:
-                summary = None
-            elif model.attention is not None:
-                summary, _alpha = model.attention(out, lens)
-            else:
-                h_n = state[0] if isinstance(state, tuple) else state
-                last = h_n.view(model.config.num_layers, model.directions, x.shape[0], -1)[-1]
-                summary = last.transpose(0, 1).reshape(x.shape[0], -1)  # (B, D*H)
-            logits = model(x, lengths)
-        acts = [*head, ("states", out)]
-        if summary is not None:
-            acts.append(("summary", summary))
-        return [*acts, ("output", logits)]
-    raise ExplainError(f"no layer-by-layer view for {type(model).__name__}")
+    own = model.inside_activations(x, lengths)
+    if own is not None:
+        return head + own
+    return head + _hook_outputs(model, model.activation_taps(), lambda: model(x))
 
 
 def unit_weights(model: nn.Module) -> np.ndarray:
     """(units, H, W): each first-layer unit's incoming weights laid out as the input image
     (channels averaged) — what the unit looks for. MLP hidden units, or perceptron units."""
-    from threefigures.models import MLP, Perceptron
+    from threefigures.models import Network
 
-    if isinstance(model, MLP):
-        layer = model.linear_layers()[0]
-    elif isinstance(model, Perceptron):
-        layer = model.out
-    else:
+    layer = model.pixel_units() if isinstance(model, Network) else None
+    if layer is None or not isinstance(model, Network):
         raise ExplainError(
             f"first-layer weights are drawn for mlp and perceptron, not {type(model).__name__}"
         )
@@ -169,10 +140,11 @@ def rnn_internals(model: nn.Module, inputs: torch.Tensor, *, length: int | None 
     the real length of a token sequence (padding after it is not read). Gate values lie in
     [0, 1] (sigmoids); the candidate lies in [−1, 1] (tanh).
     """
-    from threefigures.models import RNN
+    from threefigures.models import RNN, Network
 
-    if not isinstance(model, RNN):
+    if not isinstance(model, Network) or model.recurrent_layer() is None:
         raise ExplainError("gates and hidden states are drawn for recurrent networks (--model rnn)")
+    assert isinstance(model, RNN)  # the one recurrent model: its cell is unrolled below
     model.eval()
     device = next(model.parameters()).device
     if is_token_model(model):

@@ -3,8 +3,9 @@
 Sized to train in seconds per epoch on a CPU: with ``channels=(16, 32), layers=(128,)`` it is
 1×28×28 → conv 16 → pool → conv 32 → pool → 32×7×7 → 128 → 10, 206,970 parameters. Almost all
 of them sit in the first fully connected layer (200,832), while the convolutions, with under
-5k weights shared across every position, do most of the computing. (ModelConfig's default
-``layers=(256,)``, chosen for the MLP, doubles that layer: 409,082 in all.)
+5k weights shared across every position, do most of the computing. The 128-unit head is the
+model's registered default (``default_config("cnn")``); ModelConfig's own ``layers=(256,)``,
+chosen for the MLP, would double that layer: 409,082 in all.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from threefigures.config import ModelConfig
+from threefigures.models.base import Network
 from threefigures.models.layers import ACTIVATION_MODULES, Normalize
 from threefigures.models.registry import register_model
 
@@ -24,7 +26,7 @@ def _count(*modules: nn.Module) -> int:
     return sum(p.numel() for m in modules for p in m.parameters())
 
 
-class CNN(nn.Module):
+class CNN(Network):
     """Conv → pool → (BatchNorm) → activation, once per entry of ``config.channels``;
     then flatten → Linear → activation → (Dropout) per entry of ``config.layers`` → Linear.
 
@@ -42,8 +44,7 @@ class CNN(nn.Module):
     """
 
     def __init__(self, config: ModelConfig) -> None:
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         self.normalize = Normalize(config.input_mean, config.input_std)
         channels, height, width = config.input_shape
         k = config.kernel_size
@@ -131,7 +132,17 @@ class CNN(nn.Module):
             for name, kind, shape, mods in self._blocks
         ]
 
+    def activation_taps(self) -> list[tuple[str, nn.Module]]:
+        return [(name, module) for name, _kind, module in self.block_outputs()]
 
-@register_model("cnn", "convolutional network: conv + pooling blocks (channels 16,32), dense head")
+    def conv_layers(self) -> dict[str, nn.Conv2d]:
+        return {name: m for name, _kind, m in self.block_outputs() if isinstance(m, nn.Conv2d)}
+
+
+@register_model(
+    "cnn",
+    "convolutional network: conv + pooling blocks (channels 16,32), dense head",
+    layers=(128,),  # the head; ModelConfig's (256,) is the MLP's hidden layer
+)
 def cnn(config: ModelConfig) -> nn.Module:
     return CNN(config)

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from threefigures.config import ModelConfig
+from threefigures.models.base import Network
 from threefigures.models.layers import Normalize
 from threefigures.models.registry import register_model
 
@@ -30,7 +31,7 @@ HISTORY = """\
 """
 
 
-class Perceptron(nn.Module):
+class Perceptron(Network):
     """Rosenblatt's single-layer perceptron: ``num_classes`` one-vs-rest threshold units.
 
     Where it sits in history: the McCulloch–Pitts neuron (1943) is a threshold on a weighted
@@ -50,11 +51,12 @@ class Perceptron(nn.Module):
     in the original rule; its behaviour does not depend on a random initialisation.
     """
 
-    learning_rule: ClassVar[str] = "perceptron"
+    learning_rule: ClassVar[str | None] = "perceptron"
+    history_note: ClassVar[str] = HISTORY
+    batch_invariant: ClassVar[bool] = True
 
     def __init__(self, config: ModelConfig) -> None:
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         self.in_features = math.prod(config.input_shape)
         self.normalize = Normalize(config.input_mean, config.input_std)
         self.out = nn.Linear(self.in_features, config.num_classes)
@@ -100,6 +102,12 @@ class Perceptron(nn.Module):
                 "params": params,
             },
         ]
+
+    def pixel_units(self) -> nn.Linear | None:
+        return self.out
+
+    def activation_taps(self) -> list[tuple[str, nn.Module]]:
+        return [("output", self.out)]
 
 
 @register_model("perceptron", "Rosenblatt's 1958 perceptron: one layer, its own learning rule")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from torch import nn
 
@@ -15,21 +17,31 @@ ModelFactory = Callable[[ModelConfig], nn.Module]
 
 @dataclass(frozen=True)
 class ModelEntry:
+    """A registered model: its factory, a one-line summary and its own defaults (the
+    ``ModelConfig`` fields where this model differs from the shared defaults)."""
+
     name: str
     factory: ModelFactory
     summary: str
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    def default_config(self) -> ModelConfig:
+        return dataclasses.replace(ModelConfig(name=self.name), **self.defaults)
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
-def register_model(name: str, summary: str) -> Callable[[ModelFactory], ModelFactory]:
-    """Decorator: make ``factory(config) -> nn.Module`` available as ``name``."""
+def register_model(
+    name: str, summary: str, **defaults: Any
+) -> Callable[[ModelFactory], ModelFactory]:
+    """Decorator: make ``factory(config) -> nn.Module`` available as ``name``; keyword
+    arguments are the model's own defaults (``layers=(128,)`` for the CNN's head)."""
 
     def decorator(factory: ModelFactory) -> ModelFactory:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} registered twice")
-        _REGISTRY[name] = ModelEntry(name, factory, summary)
+        _REGISTRY[name] = ModelEntry(name, factory, summary, defaults)
         return factory
 
     return decorator
@@ -39,17 +51,28 @@ def list_models() -> list[ModelEntry]:
     return [_REGISTRY[name] for name in sorted(_REGISTRY)]
 
 
+def model_entry(name: str) -> ModelEntry:
+    if name not in _REGISTRY:
+        known = ", ".join(sorted(_REGISTRY))
+        raise ConfigError(f"unknown model {name!r}; choose one of {known}")
+    return _REGISTRY[name]
+
+
+def default_config(name: str, **overrides: Any) -> ModelConfig:
+    """``name``'s config with its registered defaults, then ``overrides``:
+    ``default_config("cnn")`` has the 128-unit head."""
+    return dataclasses.replace(model_entry(name).default_config(), **overrides)
+
+
 def create_model(name: str | ModelConfig, config: ModelConfig | None = None) -> nn.Module:
     """Build a model: ``create_model("mlp", ModelConfig(layers=(256,)))`` or
     ``create_model(config)`` (the config's own ``name``)."""
     if isinstance(name, ModelConfig):
         config, name = name, name.name
+    entry = model_entry(name)
     if config is None:
-        config = ModelConfig(name=name)
+        config = entry.default_config()
     elif config.name != name:
         config = ModelConfig(**{**config.__dict__, "name": name})
-    if name not in _REGISTRY:
-        known = ", ".join(sorted(_REGISTRY))
-        raise ConfigError(f"unknown model {name!r}; choose one of {known}")
     config.validate()
-    return _REGISTRY[name].factory(config)
+    return entry.factory(config)

@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from threefigures.config import ModelConfig
+from threefigures.models.base import Network
 from threefigures.models.layers import Normalize
 from threefigures.models.registry import register_model
 
@@ -60,7 +61,7 @@ class AdditiveAttention(nn.Module):
         return context, alpha
 
 
-class RNN(nn.Module):
+class RNN(Network):
     """``RNN(ModelConfig(name="rnn"))`` is a 1-layer LSTM, 128 units, reading 28 image rows.
 
     ``forward(x, lengths=None)``:
@@ -79,8 +80,7 @@ class RNN(nn.Module):
     """
 
     def __init__(self, config: ModelConfig) -> None:
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         self.directions = 2 if config.bidirectional else 1
         self.embedding: nn.Embedding | None = None
         self.normalize: Normalize | None = None
@@ -225,6 +225,31 @@ class RNN(nn.Module):
             {"name": "output", "kind": "linear", "out_shape": out_shape, "params": out_params}
         )
         return entries
+
+    def recurrent_layer(self) -> nn.RNNBase | None:
+        return self.rnn
+
+    @torch.no_grad()
+    def inside_activations(
+        self, x: torch.Tensor, lengths: torch.Tensor | None
+    ) -> list[tuple[str, torch.Tensor]] | None:
+        """ "states" (B, T, D·H) of the last recurrent layer, "summary" (B, D·H) — the last
+        state or the attention context; none for per-step output — and "output"."""
+        out, state, lens = self._run(x, lengths, keep_steps=True)  # (B, T, D*H)
+        assert out is not None
+        summary: torch.Tensor | None
+        if self.config.sequence_output:
+            summary = None
+        elif self.attention is not None:
+            summary, _alpha = self.attention(out, lens)
+        else:
+            h_n = state[0] if isinstance(state, tuple) else state
+            last = h_n.view(self.config.num_layers, self.directions, x.shape[0], -1)[-1]
+            summary = last.transpose(0, 1).reshape(x.shape[0], -1)  # (B, D*H)
+        acts = [("states", out)]
+        if summary is not None:
+            acts.append(("summary", summary))
+        return [*acts, ("output", self(x, lengths))]
 
 
 @register_model("rnn", "recurrent network: LSTM/GRU/RNN over image rows or character sequences")

@@ -19,7 +19,7 @@ import asyncio
 import time
 from collections import Counter
 
-from threefigures.preprocess import preprocess_array
+from threefigures.data.preprocess import preprocess_array
 from threefigures.web.schemas import PixelsRequest
 from threefigures.web.service import Answer, Job, LoadedRun, WebService, drawing_to_array
 

@@ -65,7 +65,7 @@ def run_server(settings: Settings) -> None:
         # uvicorn starts each worker process fresh and has it build the app from an import
         # string; the settings travel in the environment. A store that cannot be opened is
         # reported here, once, before any worker starts.
-        from threefigures.store import Store
+        from threefigures.runs.store import Store
 
         Store(settings.store)
         os.environ[SETTINGS_ENV] = settings.to_json()

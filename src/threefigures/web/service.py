@@ -30,9 +30,15 @@ import torch
 from torch import nn
 
 from threefigures.config import RunConfig
+from threefigures.data.preprocess import (
+    MNIST_SIZE,
+    Preprocessed,
+    preprocess_array,
+    preprocess_bytes,
+)
 from threefigures.errors import RunNotFoundError, ThreeFiguresError
-from threefigures.preprocess import MNIST_SIZE, Preprocessed, preprocess_array, preprocess_bytes
-from threefigures.store import RunRecord, Store
+from threefigures.runs.folder import WEIGHTS_FILE, load_model_from_folder
+from threefigures.runs.store import RunRecord, Store
 from threefigures.web.schemas import (
     MAX_SIDE,
     MIN_SIDE,
@@ -262,7 +268,7 @@ class WebService:
             test_accuracy=record.test_accuracy,
             seconds=record.seconds,
             device=record.device,
-            files_present=(record.run_dir / "model.safetensors").is_file(),
+            files_present=(record.run_dir / WEIGHTS_FILE).is_file(),
             image_model=_is_image_config(record.config),
             url=base,
             figures={name: f"{base}/figures/{name}.png" for name in figures},
@@ -323,7 +329,6 @@ class WebService:
 
     def loaded(self, ref: str | None) -> LoadedRun:
         """The run's model, from the cache or loaded now (409 when it cannot answer)."""
-        from threefigures.runner import WEIGHTS_FILE, load_model_from_folder
 
         record = self._resolve_recent(ref)
         if not _is_image_config(record.config):
@@ -410,9 +415,9 @@ class WebService:
         changes visibly (hundreds of pixels by over 0.01 in a review's check). Not for the
         RNN either: its answers were not checked. Those models answer one drawing a call.
         """
-        from threefigures.models import MLP, Perceptron
+        from threefigures.models import Network
 
-        return isinstance(loaded.model, MLP | Perceptron)
+        return isinstance(loaded.model, Network) and loaded.model.batch_invariant
 
     def answer_many(
         self, loaded: LoadedRun, jobs: Sequence[Job], method: str | None
@@ -496,8 +501,6 @@ class WebService:
         """Hidden layers only (the input and logits are sent as such): every dense layer, a
         CNN's first convolution's maps, an RNN's states; nothing over MAX_LAYER_VALUES.
         Each as (name, one example's shape, values (B, n) in float64)."""
-        from threefigures.models import CNN
-
         out: list[tuple[str, list[int], np.ndarray]] = []
         seen_maps = False
         for name, tensor in acts:
@@ -505,7 +508,7 @@ class WebService:
                 continue
             values = tensor.detach().float().cpu().numpy()  # (B, ...)
             shape = list(values.shape[1:])
-            if isinstance(model, CNN) and len(shape) == 3:
+            if len(shape) == 3:  # (C, H, W) maps: a CNN's; only its first convolution's
                 if seen_maps:
                     continue
                 seen_maps = True

@@ -58,7 +58,7 @@ def _save_tensors(path: Path, tensors: Mapping[str, torch.Tensor], meta: dict[st
     atomic_write_bytes(path, data)
 
 
-def _read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     from safetensors import SafetensorError
     from safetensors.torch import load
 
@@ -98,7 +98,7 @@ def save_weights(model: nn.Module, path: str | Path, meta: dict[str, str] | None
 
 def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
     """Load safetensors weights into ``model``; a mismatch is a one-line error."""
-    tensors, _meta = _read_tensors(Path(path))
+    tensors, _meta = read_tensors(Path(path))
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -155,7 +155,7 @@ def load_train_state(
     path: str | Path,
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any], Any, dict[str, Any]]:
     """→ (model state, optimizer state, scheduler state, info)."""
-    tensors, meta = _read_tensors(Path(path))
+    tensors, meta = read_tensors(Path(path))
     try:
         info = json.loads(meta["info"])
         groups = json.loads(meta["param_groups"])

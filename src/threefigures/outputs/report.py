@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from threefigures.checkpoint import atomic_write_text
 from threefigures.config import RunConfig
-from threefigures.store import RunRecord
+from threefigures.runs.checkpoint import atomic_write_text
+from threefigures.runs.store import RunRecord
 from threefigures.training import EvalResult, History
 
 _CSS = """

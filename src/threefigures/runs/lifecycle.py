@@ -1,0 +1,173 @@
+"""A run's life cycle, the one copy every trainer uses (``train``, ``--resume``, the
+experiments, the web page):
+
+    start_run      a run id, its folder, config.json, a "running" row in the store
+    epoch_saver    each epoch: weights → training state → the store's metrics row
+    tracked        Ctrl-C → "interrupted" (resumable), any other failure → "failed"
+    finish_run     "finished", with its test accuracy, seconds and device
+
+The order inside an epoch is the crash-safety rule: whatever the store calls finished is on
+disk already.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from threefigures.config import RunConfig
+from threefigures.errors import ThreeFiguresError
+from threefigures.runs.checkpoint import load_train_state, save_train_state, save_weights
+from threefigures.runs.folder import (
+    STATE_FILE,
+    WEIGHTS_FILE,
+    load_weights_from_state,
+    write_run_config,
+)
+from threefigures.runs.store import RunRecord, Store
+from threefigures.training import (
+    EpochCallback,
+    History,
+    ResumeState,
+    TrainingDiverged,
+    TrainingInterrupted,
+)
+
+
+def start_run(
+    store: Store,
+    config: RunConfig,
+    *,
+    data_name: str,
+    classes: list[str],
+    info: dict[str, Any],
+    out_dir: str | Path | None = None,
+) -> RunRecord:
+    """A new run: its folder and ``config.json`` first, then its "running" row."""
+    run_id = store.new_run_id()
+    folder = Path(out_dir) if out_dir is not None else store.root / run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    write_run_config(folder, run_id, config, classes)
+    return store.create_run(
+        config=config.to_dict(),
+        data_name=data_name,
+        model_name=config.model.name,
+        epochs=config.train.epochs,
+        run_dir=folder.resolve(),
+        info=info,
+        run_id=run_id,
+    )
+
+
+def epoch_saver(store: Store, record: RunRecord, *, resumable: bool = True) -> EpochCallback:
+    """``fit``'s ``on_epoch_end``: save the epoch, then record it.
+
+    ``resumable=False`` (the experiments: a claim's runs are rerun, not resumed) skips the
+    optimizer state.
+    """
+    folder = record.run_dir
+
+    def on_epoch_end(
+        model: nn.Module, optimizer: Any, scheduler: Any, history: History, epoch: int
+    ) -> None:
+        # Weights first, then the full training state, then the store row: whatever the
+        # store says is finished is on disk.
+        save_weights(model, folder / WEIGHTS_FILE)
+        if resumable:
+            info = {"epochs_done": epoch, "history": history.to_dict()}
+            save_train_state(folder / STATE_FILE, model, optimizer, scheduler, info)
+        start = len(history.batch_loss) - sum(1 for e in history.batch_epoch if e > epoch - 1)
+        batches = [
+            (start + i, history.batch_epoch[start + i], history.batch_loss[start + i])
+            for i in range(len(history.batch_loss) - start)
+        ]
+        store.record_epoch(
+            record.id,
+            epoch=epoch,
+            train_loss=history.epoch_loss[-1],
+            val_loss=history.val_loss[-1],
+            val_accuracy=history.val_accuracy[-1],
+            seconds=history.epoch_seconds[-1],
+            batches=batches,
+        )
+
+    return on_epoch_end
+
+
+@contextmanager
+def tracked(store: Store, record: RunRecord) -> Iterator[None]:
+    """Training inside this block marks the run "interrupted" on Ctrl-C (and says how to
+    resume it) and "failed" on anything else, before the error goes on."""
+    try:
+        yield
+    except TrainingInterrupted as exc:
+        store.set_status(record.id, "interrupted", error=str(exc))
+        raise ThreeFiguresError(
+            f"interrupted: run {record.id} saved after {exc.epochs_done} epoch(s); "
+            f"continue with `threefigures train --resume {record.id}`"
+        ) from None
+    except TrainingDiverged as exc:
+        store.set_status(record.id, "failed", error=str(exc))
+        raise
+    except BaseException as exc:
+        store.set_status(record.id, "failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def finish_run(
+    store: Store,
+    record: RunRecord,
+    *,
+    test_accuracy: float,
+    seconds: float,
+    device: str,
+    info: dict[str, Any],
+) -> RunRecord:
+    """Mark a run finished; ``info`` is merged into what the store holds already."""
+    store.set_status(
+        record.id,
+        "finished",
+        test_accuracy=test_accuracy,
+        seconds=seconds,
+        device=device,
+        info={**store.get(record.id).info, **info},
+    )
+    return store.get(record.id)
+
+
+def resume_state(model: nn.Module, folder: Path) -> ResumeState | None:
+    """Load a run's training state into ``model``; ``None`` if it was killed before its
+    first epoch was saved (then it starts over in the same run)."""
+    path = folder / STATE_FILE
+    if not path.exists():
+        return None
+    model_state, optim_state, sched_state, info = load_train_state(path)
+    load_weights_from_state(model, model_state, path)
+    history = History.from_dict(info["history"])
+    return ResumeState(int(info["epochs_done"]), history, optim_state, sched_state)
+
+
+def history_from_store(store: Store, run_id: str) -> History:
+    """Figure 2's numbers as the store recorded them, epoch by epoch and batch by batch."""
+    history = History()
+    for row in store.metrics(run_id):
+        history.epoch.append(row["epoch"])
+        history.epoch_loss.append(row["train_loss"])
+        history.val_loss.append(row["val_loss"])
+        history.val_accuracy.append(row["val_accuracy"])
+        history.epoch_seconds.append(row["seconds"])
+    for pos, loss in store.batches(run_id):
+        history.batch_epoch.append(pos)
+        history.batch_loss.append(loss)
+    return history
+
+
+def latest_unfinished(store: Store) -> RunRecord:
+    for record in store.list_runs():
+        if record.status != "finished":
+            return record
+    raise ThreeFiguresError("no interrupted or failed run to resume")
