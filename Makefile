@@ -24,8 +24,8 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
 reliability: $(STAMP)
-	$(BIN)/python -m pytest tests/test_bad_input.py tests/test_reliability.py tests/test_web.py \
-		tests/test_web_reliability.py \
+	$(BIN)/python -m pytest tests/test_bad_input.py tests/test_reliability.py tests/web/test_web.py \
+		tests/web/test_web_reliability.py \
 		--reliability-report docs/RELIABILITY.md
 
 bench: $(STAMP)

@@ -22,7 +22,7 @@ Neither is a leak; a leak grows with every round.
     python benchmarks/bench_web_load.py                    # trains a small run first
     python benchmarks/bench_web_load.py --store runs/threefigures.db --requests 5000
 
-tests/test_web_reliability.py runs a smaller version (300 requests, 10 clients, after 300 of
+tests/web/test_web_reliability.py runs a smaller version (300 requests, 10 clients, after 300 of
 warm-up, the server with MALLOC_ARENA_MAX=2 so that only a real leak could fail it) through
 :func:`start_server`, :func:`build_requests` and :func:`run_load`.
 """

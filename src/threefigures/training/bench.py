@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -70,16 +69,14 @@ def time_step(
     return times[len(times) // 2]
 
 
-def run_device_bench(
-    out: str | Path,
+def measure_devices(
     *,
     batch_sizes: Sequence[int] = (64, 128, 256, 512, 1024),
     steps: int = 10,
     log: Callable[[str], None] | None = None,
-) -> tuple[list[dict[str, Any]], str, Path]:
-    """Measure every model × device × batch size, print a table, draw the figure."""
-    from threefigures.figures import draw_device_bench
-
+) -> tuple[list[dict[str, Any]], str]:
+    """Time every model × device × batch size, logging a table: the rows and a note on
+    which devices there were."""
     say = log or (lambda _m: None)
     devices = _devices()
     gpus = [label for label, dev, _t in devices if dev.type in ("cuda", "mps")]
@@ -112,5 +109,4 @@ def run_device_bench(
                     )
     finally:
         torch.set_num_threads(previous)
-    path = draw_device_bench(rows, out, note=note)
-    return rows, note, path
+    return rows, note

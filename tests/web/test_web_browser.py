@@ -19,7 +19,7 @@ from threefigures.config import ModelConfig, RunConfig, TrainConfig
 from threefigures.runs.store import Store
 
 CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = Path(__file__).parents[1] / "artifacts"
 
 if shutil.which(CHROMIUM) is None:
     pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)

@@ -44,7 +44,7 @@ from threefigures.web.app import create_app
 from threefigures.web.server import BackgroundServer, exposure_warning
 from threefigures.web.settings import MIB, WEB_METHODS, Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = b"TOP-SECRET-4f1c"  # in files outside the run folder: must never come back
 #: Bytes that would mean a file outside what the server publishes came back.
 LEAKS = (SECRET, b"SQLite format 3", b"root:x:0:0", b"def create_app", b'"run_id": "web-run"')
