@@ -5,44 +5,17 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
-import torch
 
 # Tests never touch the user's cache or store.
 os.environ.setdefault("THREEFIGURES_CACHE", str(Path(__file__).parent / ".cache-tests"))
 
 
-def make_synthetic(n_train: int = 600, n_test: int = 200, classes: int = 10, seed: int = 0):
-    """Each class is a bright 6×6 block at its own place, plus noise: learnable in an epoch."""
-    from threefigures.data import Dataset
-
-    gen = torch.Generator().manual_seed(seed)
-
-    def part(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        labels = torch.arange(n) % classes
-        images = torch.randint(0, 60, (n, 28, 28), generator=gen).float()
-        for c in range(classes):
-            row, col = 3 + 7 * (c // 4), 3 + 7 * (c % 4)
-            images[labels == c, row : row + 6, col : col + 6] += 180
-        return images.clamp(0, 255).to(torch.uint8), labels
-
-    train_x, train_y = part(n_train)
-    test_x, test_y = part(n_test)
-    return Dataset(
-        name="synthetic",
-        train_x=train_x,
-        train_y=train_y,
-        test_x=test_x,
-        test_y=test_y,
-        classes=[f"c{i}" for i in range(classes)],
-        source="synthetic blocks (tests)",
-    )
-
-
 @pytest.fixture
 def synthetic():
+    from helpers import make_synthetic
+
     return make_synthetic()
 
 
@@ -127,33 +100,3 @@ def pytest_sessionfinish(session, exitstatus):
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     Path(target).write_text("\n".join(lines), encoding="utf-8")
-
-
-VERDICT_LABELS = ("holds", "does not hold here", "mixed")
-
-
-def check_experiment_written(name: str, out: Path, store: Any) -> dict:
-    """What every experiment run in quick mode must leave: its figure, table.md and a
-    result.json whose verdict counts its comparisons, and every network it trained stored as
-    a finished run with its weights. Returns the result.json."""
-    import json
-
-    from PIL import Image
-
-    folder = out / name
-    with Image.open(folder / f"{name}.png") as img:
-        img.verify()
-    with Image.open(folder / f"{name}.png") as img:
-        assert img.width > 400 and img.height > 300
-    result = json.loads((folder / "result.json").read_text())
-    assert result["verdict"]["label"] in VERDICT_LABELS
-    assert result["quick"] is True and result["seeds"] == [0]
-    assert (folder / "table.md").read_text().startswith("| ")
-    outcomes = [c["outcome"] for c in result["comparisons"]]
-    assert outcomes and result["verdict"]["supports"] == outcomes.count("supports")
-    assert result["verdict"]["contradicts"] == outcomes.count("contradicts")
-    runs = store.list_runs()
-    assert runs and len(runs) == len(result["runs"])
-    assert all(r.status == "finished" and r.info["experiment"] == name for r in runs)
-    assert all((r.run_dir / "model.safetensors").exists() for r in runs)
-    return result

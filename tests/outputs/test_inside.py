@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from test_cli import digit_image, run_cli
+from helpers import digit_image, run_cli
 from threefigures.cli import main
 from threefigures.config import ModelConfig
 from threefigures.models import create_model

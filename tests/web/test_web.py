@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from conftest import make_synthetic
+from helpers import make_synthetic, untrained_run
 from threefigures.config import ModelConfig, RunConfig, TrainConfig
 from threefigures.errors import ConfigError
 from threefigures.runs.store import Store
@@ -58,34 +58,6 @@ def _fake_run(store: Store, run_id: str, config: dict[str, Any], folder: Path) -
         run_id=run_id,
     )
     store.set_status(run_id, "interrupted")  # not "finished": `latest` stays the real run
-    return run_id
-
-
-def untrained_run(store: Store, run_id: str, model: ModelConfig, folder: Path) -> str:
-    """A finished-looking run of an untrained model, in the run-folder format (config.json
-    + model.safetensors): seconds cheaper than training when only the plumbing is tested."""
-    import torch
-
-    from threefigures.models import create_model
-    from threefigures.runs.checkpoint import save_weights
-
-    config = RunConfig(model=model, train=TrainConfig(epochs=1, device="cpu"))
-    torch.manual_seed(0)
-    folder.mkdir(parents=True)
-    save_weights(create_model(model.name, model), folder / "model.safetensors")
-    classes = [str(i) for i in range(model.num_classes)]
-    payload = {"format": 1, "run_id": run_id, "run": config.to_dict(), "classes": classes}
-    (folder / "config.json").write_text(json.dumps(payload))
-    store.create_run(
-        config=config.to_dict(),
-        data_name="untrained",
-        model_name=model.name,
-        epochs=1,
-        run_dir=folder,
-        info={"classes": classes},
-        run_id=run_id,
-    )
-    store.set_status(run_id, "interrupted")  # never `latest`
     return run_id
 
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 from PIL import Image, ImageDraw
 
-from conftest import make_synthetic
+from helpers import make_synthetic
 from threefigures.config import ModelConfig, RunConfig, TrainConfig
 from threefigures.runs.store import Store
 
@@ -26,7 +26,7 @@ if shutil.which(CHROMIUM) is None:
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 pytest.importorskip("uvicorn", reason="uvicorn is not installed")
 
-from test_web import untrained_run  # noqa: E402
+from helpers import untrained_run  # noqa: E402
 from threefigures.web.server import BackgroundServer  # noqa: E402
 from threefigures.web.settings import Settings  # noqa: E402
 

@@ -234,7 +234,6 @@ def test_known_answers_of_every_route_agree_with_the_published_schema(site: Site
     status, content type and body model for good drawings (both forms, both methods), an
     upload, every GET route, and errors of each kind."""
     import schemathesis
-
     from test_web import gray as gray_form
 
     checks = schema_checks()

@@ -1,7 +1,8 @@
 """The article's claims as experiments with verdicts computed from the numbers.
 
 Every module in this package that registers an experiment (``@register(name, summary)``)
-is imported here, so ``REGISTRY`` holds them all. ``ORDER`` is the article's order.
+is imported here, so ``REGISTRY`` holds them all (the rest is machinery they share: see
+``SHARED``). ``ORDER`` is the article's order.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+from threefigures.experiments.claims import run_claims
 from threefigures.experiments.core import REGISTRY, Context, Outcome, Report, run_experiment
 from threefigures.experiments.verdict import Comparison, Verdict, compare, decide
 
@@ -23,8 +25,11 @@ ORDER = (
     "depth",
 )
 
+#: Modules that register no experiment: the machinery the experiments share.
+SHARED = frozenset({"core", "verdict", "page", "plots", "claims"})
+
 for _info in pkgutil.iter_modules(__path__):
-    if _info.name not in {"core", "verdict", "page"}:
+    if _info.name not in SHARED:
         importlib.import_module(f"{__name__}.{_info.name}")
 
 
@@ -44,5 +49,6 @@ __all__ = [
     "compare",
     "decide",
     "names",
+    "run_claims",
     "run_experiment",
 ]

@@ -32,10 +32,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from threefigures.config import ModelConfig, TrainConfig
+from threefigures.config import TrainConfig
 from threefigures.data import Dataset
-from threefigures.experiments.core import Context, Outcome, mean_std, register
-from threefigures.experiments.verdict import Comparison, compare, decide
+from threefigures.experiments.core import Context, Outcome, conclude, mean_std, register
+from threefigures.experiments.plots import mean_series, train_loss_panel
+from threefigures.experiments.verdict import Comparison, compare
+from threefigures.models import default_config
 from threefigures.training import compute_loss, to_float_images
 
 NAME = "activations"
@@ -123,7 +125,7 @@ def activations(ctx: Context) -> Outcome:
 
             model, result = ctx.train(
                 data,
-                ModelConfig(name="mlp", layers=(WIDTH,) * DEPTH, activation=act),
+                default_config("mlp", layers=(WIDTH,) * DEPTH, activation=act),
                 TrainConfig(epochs=epochs, seed=seed),
                 label=f"{act}, {DEPTH} hidden layers of {WIDTH}",
                 init=at_init,
@@ -148,22 +150,13 @@ def activations(ctx: Context) -> Outcome:
                 min_effect=RATIO_MIN_EFFECT,
             )
         )
-    verdict = decide(comparisons)
 
-    one = len(ctx.seeds) == 1
     colour = {a: PALETTE[i] for i, a in enumerate(ACTIVATIONS)}
     epochs_axis = list(range(1, epochs + 1))
     n_layers = DEPTH + 1
     layer_axis = list(range(1, n_layers + 1))
     loss_series = [
-        Series(
-            a,
-            epochs_axis,
-            list(np.mean(loss_curves[a], axis=0)),
-            None if one else list(np.std(loss_curves[a], axis=0)),
-            colour=colour[a],
-        )
-        for a in ACTIVATIONS
+        mean_series(a, loss_curves[a], epochs_axis, colour=colour[a]) for a in ACTIVATIONS
     ]
     grad_series = [
         Series(a, layer_axis, _geo_mean(grad_init[a]), colour=colour[a]) for a in ACTIVATIONS
@@ -173,13 +166,11 @@ def activations(ctx: Context) -> Outcome:
     ]
     figure = draw_panels(
         [
-            Panel(
+            train_loss_panel(
                 "training loss per epoch",
                 loss_series,
-                xlabel="epoch",
+                epochs,
                 ylabel="training loss (cross-entropy, log)",
-                logy=True,
-                xticks=epochs_axis,
             ),
             Panel(
                 "gradient norm per layer, one fixed batch",
@@ -191,7 +182,7 @@ def activations(ctx: Context) -> Outcome:
                 xticklabels=[str(i) for i in range(1, DEPTH + 1)] + ["out"],
             ),
         ],
-        ctx.out_dir / f"{NAME}.png",
+        ctx.figure_path,
         title="Activations in a deep MLP: sigmoid's vanishing gradients",
         subtitle=f"{DEPTH} hidden layers × {WIDTH} units, {data.name}, {epochs} epochs, Adam · "
         "right: solid at initialisation, dashed after training · "
@@ -230,15 +221,13 @@ def activations(ctx: Context) -> Outcome:
         "tanh is drawn for reference but not compared: the claim is about sigmoid and the "
         "ReLU family.",
     ]
-    return Outcome(
+    return conclude(
         claim="Sigmoid's gradients vanish in deep networks; ReLU-family activations train "
         "deep networks better.",
         question=f"In a {DEPTH}-hidden-layer MLP, does sigmoid starve the first layers of "
         "gradient, and do ReLU and GELU train to a better test accuracy?",
-        header=header,
-        rows=rows,
+        table=(header, rows),
         figure=figure,
-        verdict=verdict,
         comparisons=comparisons,
         notes=notes,
         numbers={

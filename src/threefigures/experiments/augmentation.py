@@ -43,11 +43,13 @@ from typing import Any
 
 import numpy as np
 
-from threefigures.config import ModelConfig, TrainConfig
+from threefigures.config import TrainConfig
 from threefigures.data import Dataset
 from threefigures.errors import ConfigError, DataError
-from threefigures.experiments.core import Context, Outcome, mean_std, register, subset
-from threefigures.experiments.verdict import Comparison, compare, decide
+from threefigures.experiments.core import Context, Outcome, conclude, mean_std, register, subset
+from threefigures.experiments.plots import bar
+from threefigures.experiments.verdict import Comparison, compare
+from threefigures.models import default_config
 
 NAME = "augmentation"
 #: Datasets whose classes are not mirror-symmetric, and those whose classes are.
@@ -64,7 +66,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
 ALL = "flip + rotate + brightness"
 FULL_SIZE, FULL_EPOCHS = 500, 20
 QUICK_SIZE, QUICK_EPOCHS, QUICK_TEST = 200, 3, 1000
-MODEL = ModelConfig(name="cnn", layers=(128,))
+MODEL = default_config("cnn")
 
 
 def load_fashion(ctx: Context) -> Dataset:
@@ -146,7 +148,6 @@ def augmentation(ctx: Context) -> Outcome:
             comparisons.append(
                 compare(f"{name}: {ALL} vs no augmentation at {size} examples", a[ALL], a["none"])
             )
-    verdict = decide(comparisons)
 
     header = ("Dataset", "", *VARIANTS)
     rows: list[tuple[Any, ...]] = []
@@ -164,20 +165,13 @@ def augmentation(ctx: Context) -> Outcome:
     groups = [
         (
             f"{name} ({'symmetric' if name in MIRROR_SYMMETRIC else 'asymmetric'})",
-            [
-                (
-                    variant,
-                    float(np.mean(acc[name][variant])),
-                    float(np.std(acc[name][variant], ddof=1)) if len(ctx.seeds) > 1 else None,
-                )
-                for variant in VARIANTS
-            ],
+            [bar(variant, acc[name][variant]) for variant in VARIANTS],
         )
         for name in names
     ]
     figure = draw_grouped_bars(
         groups,
-        ctx.out_dir / f"{NAME}.png",
+        ctx.figure_path,
         ylabel="test accuracy",
         title="Which augmentations help a small training set?",
         subtitle=f"CNN, {size} training examples per dataset, {epochs} epochs · "
@@ -195,15 +189,13 @@ def augmentation(ctx: Context) -> Outcome:
         )
     if ctx.quick and any(n == "fashion-mnist" for n in names):
         notes.append(f"Quick mode: fashion-mnist tested on its first {QUICK_TEST} test images.")
-    return Outcome(
+    return conclude(
         claim="Augmenting a small data set (flipping, rotation, brightness) helps; flipping is "
         "applicable for symmetrical objects.",
         question="On 500 examples, does each augmentation raise test accuracy — and does "
         "flipping hurt mirror-asymmetric digits while helping (or not hurting) garments?",
-        header=header,
-        rows=rows,
+        table=(header, rows),
         figure=figure,
-        verdict=verdict,
         comparisons=comparisons,
         notes=notes,
         numbers={

@@ -3,9 +3,11 @@ on a (sub)set of the data, every run recorded in the store, and the result writt
 figure, a table, a verdict and ``result.json``.
 
 An experiment is a function ``(ctx: Context) -> Outcome`` registered under a name. It trains
-what it needs through :meth:`Context.train` (which records each run in the store with its
-per-epoch metrics and weights), compares the numbers with :mod:`.verdict`, draws its figure
-with :mod:`threefigures.figures.claims`, and returns the table and verdict.
+what it needs through :meth:`Context.train` (each run goes through the shared life cycle of
+:mod:`threefigures.runs.lifecycle`: its folder, config.json, per-epoch weights and metrics in
+the store), compares the numbers with :mod:`.verdict`, draws its figure with
+:mod:`threefigures.figures.claims` (pieces in :mod:`.plots`), and returns its table,
+comparisons and notes through :func:`conclude`, which decides the verdict.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from threefigures.checkpoint import atomic_write_text, save_weights
 from threefigures.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from threefigures.data import Dataset, is_sequence_data, load_data
 from threefigures.errors import ConfigError
-from threefigures.experiments.verdict import Comparison, Verdict
-from threefigures.models import create_model
-from threefigures.store import Store
+from threefigures.experiments.verdict import Comparison, Verdict, decide
+from threefigures.models import create_model, model_config_for
+from threefigures.runs.checkpoint import atomic_write_text
+from threefigures.runs.lifecycle import epoch_saver, finish_run, start_run, tracked
+from threefigures.runs.store import Store
 from threefigures.training import FitResult, fit
 
 Log = Callable[[str], None]
@@ -47,6 +50,33 @@ class Outcome:
     comparisons: list[Comparison]
     notes: list[str] = field(default_factory=list)
     numbers: dict[str, Any] = field(default_factory=dict)
+
+
+def conclude(
+    *,
+    claim: str,
+    question: str,
+    table: tuple[tuple[str, ...], list[tuple[Any, ...]]],
+    figure: Path,
+    comparisons: list[Comparison],
+    notes: list[str],
+    numbers: dict[str, Any],
+    verdict: Verdict | None = None,
+) -> Outcome:
+    """An experiment's :class:`Outcome` from its table (header, rows), figure, comparisons,
+    notes and numbers; the verdict is ``decide(comparisons)`` unless one is given."""
+    header, rows = table
+    return Outcome(
+        claim=claim,
+        question=question,
+        header=header,
+        rows=rows,
+        figure=figure,
+        verdict=verdict if verdict is not None else decide(comparisons),
+        comparisons=comparisons,
+        notes=notes,
+        numbers=numbers,
+    )
 
 
 @dataclass
@@ -97,6 +127,11 @@ class Context:
     runs: list[str] = field(default_factory=list)
     _datasets: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def figure_path(self) -> Path:
+        """Where the experiment's figure goes: ``OUT/NAME/NAME.png``."""
+        return self.out_dir / f"{self.name}.png"
+
     def dataset(self, name: str) -> Any:
         """Load a dataset once per experiment."""
         if name not in self._datasets:
@@ -134,8 +169,6 @@ class Context:
         weights and freeze layers). Returns the trained model and its fit result (with the
         test evaluation).
         """
-        from threefigures.runner import model_config_for, write_run_config
-
         model_cfg = model_config_for(data, model, loss=train.loss)
         base_name = data.name.split(" (is it")[0]  # make_binary's name → the dataset's
         run_cfg = RunConfig(
@@ -148,47 +181,46 @@ class Context:
         net = create_model(model_cfg)
         if init is not None:
             init(net)
-        record = None
-        if self.store is not None:
-            record = self.store.create_run(
-                config=run_cfg.to_dict(),
-                data_name=data.name,
-                model_name=model_cfg.name,
-                epochs=train.epochs,
-                info={"experiment": self.name, "label": label},
-            )
-        result = fit(net, data, train, val_fraction=val_fraction)
+        if self.store is None:
+            result = fit(net, data, train, val_fraction=val_fraction)
+        else:
+            result = self._fit_recorded(self.store, net, data, run_cfg, label)
         assert result.test is not None
-        if self.store is not None and record is not None:
-            h = result.history
-            for i, epoch in enumerate(h.epoch):
-                self.store.record_epoch(
-                    record.id,
-                    epoch=epoch,
-                    train_loss=h.epoch_loss[i],
-                    val_loss=h.val_loss[i] if i < len(h.val_loss) else None,
-                    val_accuracy=h.val_accuracy[i] if i < len(h.val_accuracy) else None,
-                    seconds=h.epoch_seconds[i],
-                    batches=[],
-                )
-            record.run_dir.mkdir(parents=True, exist_ok=True)
-            save_weights(net, record.run_dir / "model.safetensors")
-            # the same config.json as any run, so predict, explain and serve can load it
-            write_run_config(record.run_dir, record.id, run_cfg, list(data.classes))
-            self.store.set_status(
-                record.id,
-                "finished",
-                test_accuracy=result.test.accuracy,
-                seconds=result.train_seconds,
-                device=result.device,
-                info={"experiment": self.name, "label": label, "sizes": result.sizes},
-            )
-            self.runs.append(record.id)
         self.log(
             f"  {label:<44} seed {train.seed}: test {100 * result.test.accuracy:6.2f}%  "
             f"({result.train_seconds:.1f} s)"
         )
         return net, result
+
+    def _fit_recorded(
+        self, store: Store, net: torch.nn.Module, data: Any, run_cfg: RunConfig, label: str
+    ) -> FitResult:
+        """``fit`` inside the shared run life cycle: the same folder, config.json, weights
+        and store rows (per epoch, with batch losses) as any run, so predict, explain and
+        serve load it like one; a failed or interrupted run is marked so."""
+        info = {"experiment": self.name, "label": label}
+        record = start_run(
+            store, run_cfg, data_name=data.name, classes=list(data.classes), info=info
+        )
+        with tracked(store, record):
+            result = fit(
+                net,
+                data,
+                run_cfg.train,
+                val_fraction=run_cfg.data.val_fraction,
+                on_epoch_end=epoch_saver(store, record, resumable=False),
+            )
+        assert result.test is not None
+        finish_run(
+            store,
+            record,
+            test_accuracy=result.test.accuracy,
+            seconds=result.train_seconds,
+            device=result.device,
+            info={**info, "sizes": result.sizes},
+        )
+        self.runs.append(record.id)
+        return result
 
 
 def subset(data: Dataset, n: int, seed: int) -> Dataset:
@@ -302,8 +334,6 @@ def run_experiment(
 
 def load_report(folder: Path) -> Report:
     """Rebuild a finished experiment's :class:`Report` from its ``result.json``."""
-    from threefigures.experiments.verdict import Comparison, Verdict
-
     try:
         raw = json.loads((folder / "result.json").read_text(encoding="utf-8"))
         outcome = Outcome(

@@ -21,9 +21,16 @@ import math
 
 import numpy as np
 
-from threefigures.config import ModelConfig, TrainConfig
-from threefigures.experiments.core import Context, Outcome, mean_std, register
-from threefigures.experiments.verdict import Comparison, compare, decide
+from threefigures.config import TrainConfig
+from threefigures.experiments.core import Context, Outcome, conclude, mean_std, register
+from threefigures.experiments.plots import (
+    mean_series,
+    train_loss_panel,
+    val_accuracy_curve,
+    val_accuracy_panel,
+)
+from threefigures.experiments.verdict import Comparison, compare
+from threefigures.models import default_config
 
 NAME = "depth"
 DEPTHS = (1, 2, 4, 8)
@@ -85,7 +92,7 @@ def depth(ctx: Context) -> Outcome:
         for d in DEPTHS:
             model, result = ctx.train(
                 data,
-                ModelConfig(name="mlp", layers=widths[d]),
+                default_config("mlp", layers=widths[d]),
                 TrainConfig(epochs=epochs, seed=seed),
                 label=f"{d} hidden layer(s) of {widths[d][0]}",
             )
@@ -94,9 +101,8 @@ def depth(ctx: Context) -> Outcome:
             if actual != counts[d]:  # the formula must describe the model that was trained
                 raise RuntimeError(f"{d} layers: counted {counts[d]:,}, model has {actual:,}")
             test[d].append(result.test.accuracy)
-            h = result.history
-            val[d].append([float(a) if a is not None else float("nan") for a in h.val_accuracy])
-            train_loss[d].append([float(v) for v in h.epoch_loss])
+            val[d].append(val_accuracy_curve(result.history))
+            train_loss[d].append([float(v) for v in result.history.epoch_loss])
             seconds[d].append(result.train_seconds)
 
     comparisons: list[Comparison] = [
@@ -109,7 +115,6 @@ def depth(ctx: Context) -> Outcome:
         for d in DEPTHS
         if d > 1
     ]
-    verdict = decide(comparisons)
 
     one = len(ctx.seeds) == 1
     epochs_axis = list(range(1, epochs + 1))
@@ -118,13 +123,7 @@ def depth(ctx: Context) -> Outcome:
         return f"{d} × {widths[d][0]}"
 
     def curve(d: int, runs: dict[int, list[list[float]]]) -> Series:
-        arr = np.asarray(runs[d], dtype=float)
-        return Series(
-            label(d),
-            epochs_axis,
-            list(arr.mean(axis=0)),
-            None if one else list(arr.std(axis=0)),
-        )
+        return mean_series(label(d), runs[d], epochs_axis)
 
     by_depth = [
         Series(
@@ -155,24 +154,14 @@ def depth(ctx: Context) -> Outcome:
                 xticks=list(DEPTHS),
                 xticklabels=[str(d) for d in DEPTHS],
             ),
-            Panel(
-                "validation accuracy per epoch",
-                [curve(d, val) for d in DEPTHS],
-                xlabel="epoch",
-                ylabel="validation accuracy",
-                percent=True,
-                xticks=epochs_axis,
+            val_accuracy_panel(
+                "validation accuracy per epoch", [curve(d, val) for d in DEPTHS], epochs
             ),
-            Panel(
-                "training loss per epoch",
-                [curve(d, train_loss) for d in DEPTHS],
-                xlabel="epoch",
-                ylabel="training loss (log)",
-                logy=True,
-                xticks=epochs_axis,
+            train_loss_panel(
+                "training loss per epoch", [curve(d, train_loss) for d in DEPTHS], epochs
             ),
         ],
-        ctx.out_dir / f"{NAME}.png",
+        ctx.figure_path,
         title=f"Depth at equal parameter count (~{target:,} parameters)",
         subtitle=f"ReLU MLPs on {data.name}, {epochs} epochs, Adam · legend: layers × width · "
         f"mean over {len(ctx.seeds)} seed(s)" + ("" if one else ", ±1 sd"),
@@ -209,14 +198,12 @@ def depth(ctx: Context) -> Outcome:
     ]
     if not ctx.quick and len(data.train_y) == MAX_TRAIN:
         notes.append(f"{ctx.data or 'digits'} was subsampled to {MAX_TRAIN:,} training examples.")
-    return Outcome(
+    return conclude(
         claim="Deep learning: more hidden layers help.",
         question=f"At the same number of parameters (~{target:,}), do 2, 4 or 8 hidden layers "
         "beat one?",
-        header=header,
-        rows=rows,
+        table=(header, rows),
         figure=figure,
-        verdict=verdict,
         comparisons=comparisons,
         notes=notes,
         numbers={

@@ -1,7 +1,7 @@
 """Claim: GPUs accelerate deep-learning training.
 
 Time per training epoch of the Figure 1 MLP and the CNN on the digits, at batch 32 (the
-project's default) and 256, on every device :mod:`threefigures.devices_bench` finds: the
+project's default) and 256, on every device :mod:`threefigures.training.bench` finds: the
 first CUDA GPU (or Apple MPS) if there is one, and the CPU with 1 thread and with all its
 threads. Each configuration is trained through ``Context.train`` (so every run is stored)
 for a few epochs without a validation split; its time is the median of its epochs after the
@@ -33,10 +33,10 @@ import statistics
 import torch
 
 from threefigures.config import TrainConfig
-from threefigures.devices_bench import MODELS as BENCH_MODELS
-from threefigures.devices_bench import _devices
-from threefigures.experiments.core import Context, Outcome, register
+from threefigures.experiments.core import Context, Outcome, conclude, register
 from threefigures.experiments.verdict import Comparison, Verdict, compare, decide
+from threefigures.training.bench import MODELS as BENCH_MODELS
+from threefigures.training.bench import available_devices
 
 NAME = "devices"
 MODELS = {"MLP 784-256-10": BENCH_MODELS["mlp"], "CNN 16-32, dense 128": BENCH_MODELS["cnn"]}
@@ -59,11 +59,11 @@ class Target:
 
 
 def targets() -> list[Target]:
-    """The devices to time, from :func:`threefigures.devices_bench._devices`: the first GPU
+    """The devices to time, from :func:`threefigures.training.bench.available_devices`: the first GPU
     (CUDA, else MPS) if any, the CPU with 1 thread, and the CPU with all its threads (2
     threads on a single-core machine, so there is always a scaling to measure)."""
     found: list[Target] = []
-    for label, device, threads in _devices():
+    for label, device, threads in available_devices():
         if device.type in ("cuda", "mps"):
             if not any(t.accelerator for t in found):  # the first accelerator only
                 found.append(Target(label, device.type, None, True))
@@ -185,7 +185,7 @@ def devices(ctx: Context) -> Outcome:
     )
     figure = draw_ratio_bars(
         groups,
-        ctx.out_dir / f"{NAME}.png",
+        ctx.figure_path,
         ylabel="speed-up over 1 CPU thread (×)",
         title=f"Training speed by device: {what}",
         subtitle=f"{data.name}, {len(data.train_y):,} training images, {epochs} epochs per run "
@@ -233,7 +233,7 @@ def devices(ctx: Context) -> Outcome:
         "Times are per epoch of training only (no validation split), the median of each "
         "run's epochs after the first, then the median over seeds.",
     ]
-    return Outcome(
+    return conclude(
         claim="GPUs accelerate deep-learning training.",
         question=(
             "Is an epoch faster on the GPU than on the CPU?"
@@ -241,11 +241,10 @@ def devices(ctx: Context) -> Outcome:
             else "No GPU here, so the GPU claim cannot be tested. Does more parallel hardware "
             f"— {cpu_all.threads} CPU threads instead of 1 — at least make an epoch faster?"
         ),
-        header=header,
-        rows=rows,
+        table=(header, rows),
         figure=figure,
-        verdict=verdict,
         comparisons=comparisons,
+        verdict=verdict,
         notes=notes,
         numbers={
             "gpu": accel.label if accel is not None else None,

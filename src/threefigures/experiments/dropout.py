@@ -37,10 +37,11 @@ from typing import Any
 import numpy as np
 
 from threefigures.config import ModelConfig, TrainConfig
-from threefigures.data import validation_split
+from threefigures.data import is_sequence_data, validation_split
 from threefigures.errors import ConfigError
-from threefigures.experiments.core import Context, Outcome, mean_std, register, subset
-from threefigures.experiments.verdict import Comparison, compare, decide
+from threefigures.experiments.core import Context, Outcome, conclude, mean_std, register, subset
+from threefigures.experiments.verdict import Comparison, compare
+from threefigures.models import default_config
 
 NAME = "dropout"
 RATE = 0.5
@@ -52,8 +53,8 @@ QUICK_SIZES = (150,)
 FULL_EPOCHS = {300: 50, 1000: 20}
 QUICK_EPOCHS = 4
 MODELS: dict[str, ModelConfig] = {
-    "MLP 512-512": ModelConfig(name="mlp", layers=(512, 512)),
-    "CNN (dense 128)": ModelConfig(name="cnn", layers=(128,)),
+    "MLP 512-512": default_config("mlp", layers=(512, 512)),
+    "CNN (dense 128)": default_config("cnn"),
 }
 #: The smallest difference in loss (nats) that counts as a change of the gap.
 GAP_MIN_EFFECT = 0.02
@@ -75,7 +76,7 @@ def dropout(ctx: Context) -> Outcome:
 
     name = ctx.data or "digits"
     data = ctx.dataset(name)
-    if hasattr(data, "train_len"):
+    if is_sequence_data(data):
         raise ConfigError(f"the dropout experiment needs an image dataset, not {name!r}")
     wanted = QUICK_SIZES if ctx.quick else FULL_SIZES
     sizes = [n for n in wanted if _pool_size(n) <= len(data.train_y)]
@@ -143,7 +144,6 @@ def dropout(ctx: Context) -> Outcome:
                     min_effect=GAP_MIN_EFFECT,
                 )
             )
-    verdict = decide(comparisons)
 
     header = (
         "Model",
@@ -197,7 +197,7 @@ def dropout(ctx: Context) -> Outcome:
             panels.append((f"{model_name}, {n} examples", series))
     figure = draw_line_panels(
         panels,
-        ctx.out_dir / f"{NAME}.png",
+        ctx.figure_path,
         xlabel="epoch",
         ylabel="cross-entropy loss (log scale)",
         title="Does dropout reduce overfitting?",
@@ -219,15 +219,13 @@ def dropout(ctx: Context) -> Outcome:
         f"The gap is measured after training with dropout off on both sets; {VAL_FRACTION:.0%} "
         "more labelled examples were held out for the per-epoch validation curve."
     )
-    return Outcome(
+    return conclude(
         claim="Dropout is a regulariser: switching off random units during training reduces "
         "overfitting.",
         question="On small training sets, does dropout shrink the gap between training and "
         "held-out loss, and raise test accuracy?",
-        header=header,
-        rows=rows,
+        table=(header, rows),
         figure=figure,
-        verdict=verdict,
         comparisons=comparisons,
         notes=notes,
         numbers={

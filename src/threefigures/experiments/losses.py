@@ -31,10 +31,17 @@ from typing import Any
 
 import numpy as np
 
-from threefigures.config import ModelConfig, TrainConfig
+from threefigures.config import TrainConfig
 from threefigures.data import make_binary
-from threefigures.experiments.core import Context, Outcome, mean_std, register
-from threefigures.experiments.verdict import Comparison, compare, decide
+from threefigures.experiments.core import Context, Outcome, conclude, mean_std, register
+from threefigures.experiments.plots import (
+    mean_series,
+    train_loss_panel,
+    val_accuracy_curve,
+    val_accuracy_panel,
+)
+from threefigures.experiments.verdict import Comparison, compare
+from threefigures.models import default_config
 
 NAME = "losses"
 #: The binary task: "is it class POSITIVE?" (an 8 on the digits, a bag on Fashion-MNIST).
@@ -73,7 +80,7 @@ def _reach_text(values: list[int | None]) -> str:
 
 @register(NAME, "cross-entropy vs MSE for classification (convergence, accuracy); BCE vs CE")
 def losses(ctx: Context) -> Outcome:
-    from threefigures.figures.claims_more import PALETTE, Panel, Series, draw_panels
+    from threefigures.figures.claims_more import PALETTE, Series, draw_panels
 
     data = ctx.image_data(QUICK_SIZE, MAX_TRAIN)
     positive = min(POSITIVE, data.num_classes - 1)
@@ -94,15 +101,14 @@ def losses(ctx: Context) -> Outcome:
             where = "" if task == "multi" else f", binary: is it {what}?"
             _model, result = ctx.train(
                 data if task == "multi" else binary,
-                ModelConfig(),
+                default_config("mlp"),
                 cfg,
                 label=f"{LOSS_NAMES[loss]}, {opt}{where}",
                 binary=positive if task == "binary" else None,
             )
             assert result.test is not None
-            h = result.history
-            val[key].append([float(a) if a is not None else float("nan") for a in h.val_accuracy])
-            train_loss[key].append([float(v) for v in h.epoch_loss])
+            val[key].append(val_accuracy_curve(result.history))
+            train_loss[key].append([float(v) for v in result.history.epoch_loss])
             test[key].append(result.test.accuracy)
 
     def first(key: tuple[str, str, str]) -> list[float]:
@@ -130,7 +136,6 @@ def losses(ctx: Context) -> Outcome:
             test[ce2],
         )
     )
-    verdict = decide(comparisons)
 
     # figure: convergence (validation accuracy), training loss, the binary task
     epochs_axis = list(range(1, epochs + 1))
@@ -139,51 +144,34 @@ def losses(ctx: Context) -> Outcome:
 
     def line(key: tuple[str, str, str], curves: dict[Any, list[list[float]]]) -> Series:
         task, loss, opt = key
-        arr = np.asarray(curves[key], dtype=float)
         if task == "multi":
             label, dashed, tint = f"{LOSS_NAMES[loss]}, {opt}", opt == "SGD", colour[loss]
         elif loss == "bce":
             label, dashed, tint = "BCE, one sigmoid output (binary)", False, colour[loss]
         else:  # dashed, so that it shows where it lies on top of BCE's line
             label, dashed, tint = "CE, two softmax outputs (binary)", True, PALETTE[3]
-        return Series(
-            label,
-            epochs_axis,
-            list(arr.mean(axis=0)),
-            None if one else list(arr.std(axis=0)),
-            dashed=dashed,
-            colour=tint,
-        )
+        return mean_series(label, curves[key], epochs_axis, dashed=dashed, colour=tint)
 
     multi = [k for k in keys if k[0] == "multi"]
     figure = draw_panels(
         [
-            Panel(
+            val_accuracy_panel(
                 f"{data.num_classes} classes: validation accuracy",
                 [line(k, val) for k in multi],
-                xlabel="epoch",
-                ylabel="validation accuracy",
-                percent=True,
-                xticks=epochs_axis,
+                epochs,
             ),
-            Panel(
+            train_loss_panel(
                 f"{data.num_classes} classes: training loss (own units)",
                 [line(k, train_loss) for k in multi],
-                xlabel="epoch",
-                ylabel="training loss (log)",
-                logy=True,
-                xticks=epochs_axis,
+                epochs,
             ),
-            Panel(
+            val_accuracy_panel(
                 f"binary (is it {what}?): validation accuracy",
                 [line(bce, val), line(ce2, val)],
-                xlabel="epoch",
-                ylabel="validation accuracy",
-                percent=True,
-                xticks=epochs_axis,
+                epochs,
             ),
         ],
-        ctx.out_dir / f"{NAME}.png",
+        ctx.figure_path,
         title="Cross-entropy vs mean squared error for classification",
         subtitle=f"MLP 784-256, {data.name}, {epochs} epochs · solid: Adam 3e-3 · dashed: SGD "
         f"0.05 + momentum · mean over {len(ctx.seeds)} seed(s)" + ("" if one else ", band ±1 sd"),
@@ -237,15 +225,13 @@ def losses(ctx: Context) -> Outcome:
             for k in keys
         },
     }
-    return Outcome(
+    return conclude(
         claim="Cross-entropy is the loss for classification; mean squared error is for regression.",
         question="On the same classification task, does cross-entropy converge faster and end "
         "more accurate than MSE? On a binary task, is one sigmoid output with BCE as good as "
         "two softmax outputs with CE?",
-        header=header,
-        rows=rows,
+        table=(header, rows),
         figure=figure,
-        verdict=verdict,
         comparisons=comparisons,
         notes=notes,
         numbers=numbers,

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from threefigures.checkpoint import atomic_write_text
 from threefigures.experiments.core import Report
+from threefigures.runs.checkpoint import atomic_write_text
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1100px;margin:2rem auto;

@@ -22,8 +22,9 @@ import numpy as np
 import torch
 
 from threefigures.config import ModelConfig, TrainConfig
-from threefigures.experiments.core import Context, Outcome, mean_std, register, subset
-from threefigures.experiments.verdict import compare, decide
+from threefigures.experiments.core import Context, Outcome, conclude, mean_std, register, subset
+from threefigures.experiments.verdict import compare
+from threefigures.models import default_config
 
 FULL_SIZES = {"digits": [100, 300, 1000, 4000], "fashion-mnist": [100, 300, 1000, 4000, 60000]}
 QUICK_SIZES = [100, 300]
@@ -65,9 +66,7 @@ def _pretrain(ctx: Context, target: str) -> dict[str, torch.Tensor]:
     if ctx.quick:
         data = subset(data, 1000, 0)
     cfg = TrainConfig(epochs=1 if ctx.quick else 2, batch_size=64, seed=0, device="cpu")
-    model, _ = ctx.train(
-        data, ModelConfig(name="cnn", layers=(128,)), cfg, label=f"pretrain on {source}"
-    )
+    model, _ = ctx.train(data, default_config("cnn"), cfg, label=f"pretrain on {source}")
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
@@ -99,11 +98,11 @@ def small_data(ctx: Context) -> Outcome:
             epochs = _epochs(n, steps)
             base = TrainConfig(epochs=epochs, seed=seed, device="cpu")
             variants: list[tuple[str, ModelConfig, TrainConfig, Any]] = [
-                ("MLP", ModelConfig(name="mlp"), base, None),
-                ("CNN", ModelConfig(name="cnn", layers=(128,)), base, None),
+                ("MLP", default_config("mlp"), base, None),
+                ("CNN", default_config("cnn"), base, None),
                 (
                     "CNN + augmentation",
-                    ModelConfig(name="cnn", layers=(128,)),
+                    default_config("cnn"),
                     TrainConfig(
                         epochs=epochs,
                         seed=seed,
@@ -116,7 +115,7 @@ def small_data(ctx: Context) -> Outcome:
                 ),
                 (
                     "CNN pretrained, fine-tuned",
-                    ModelConfig(name="cnn", layers=(128,)),
+                    default_config("cnn"),
                     TrainConfig(epochs=epochs, seed=seed, device="cpu", lr=1e-3),
                     load_pretrained,
                 ),
@@ -159,7 +158,6 @@ def small_data(ctx: Context) -> Outcome:
                         acc[neural][n],
                     )
                 )
-    verdict = decide(comparisons)
 
     header = ("Model", *[f"n={n}" for n in sizes], "fit s (mean)", "predict s (mean)")
     rows = [
@@ -183,7 +181,7 @@ def small_data(ctx: Context) -> Outcome:
     ]
     figure = draw_line_panels(
         [(f"{name}: test accuracy by training-set size", series)],
-        ctx.out_dir / "small-data.png",
+        ctx.figure_path,
         xlabel="training examples (log scale)",
         ylabel="test accuracy",
         title="Does deep learning need a lot of data?",
@@ -199,14 +197,12 @@ def small_data(ctx: Context) -> Outcome:
         f"best at {sizes[-1]}: {best_large} ({mean_std(acc[best_large][sizes[-1]])}%).",
         f"Networks trained for about {steps} optimizer steps at every size (batch 32).",
     ]
-    return Outcome(
+    return conclude(
         claim="Deep learning needs a massive amount of data; decision trees or SVMs may suit "
         "limited data better.",
         question="With few labelled examples, do SVMs and tree ensembles beat neural networks?",
-        header=header,
-        rows=rows,
+        table=(header, rows),
         figure=figure,
-        verdict=verdict,
         comparisons=comparisons,
         notes=notes,
         numbers={"accuracy": {m: {str(n): v for n, v in acc[m].items()} for m in acc}},

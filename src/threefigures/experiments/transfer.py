@@ -43,15 +43,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from threefigures.checkpoint import _read_tensors, save_weights
-from threefigures.config import ModelConfig, TrainConfig
-from threefigures.data import Dataset
+from threefigures.config import TrainConfig
+from threefigures.data import Dataset, is_sequence_data
 from threefigures.errors import CheckpointError, ConfigError, DataError
-from threefigures.experiments.core import Context, Outcome, mean_std, register, subset
-from threefigures.experiments.verdict import Comparison, compare, decide
+from threefigures.experiments.core import Context, Outcome, conclude, mean_std, register, subset
+from threefigures.experiments.plots import bar
+from threefigures.experiments.verdict import Comparison, compare
+from threefigures.models import create_model, default_config, model_config_for
+from threefigures.runs.checkpoint import read_tensors, save_weights
+from threefigures.runs.folder import WEIGHTS_FILE
 
 NAME = "transfer"
-MODEL = ModelConfig(name="cnn", layers=(128,))
+MODEL = default_config("cnn")
 #: State-dict prefix of the output layer: replaced for the target's classes.
 OUTPUT = "out."
 SCRATCH = "from scratch"
@@ -80,7 +83,7 @@ def _load(ctx: Context, name: str) -> Dataset:
             f"the {ctx.name} experiment needs fashion-mnist: install it with "
             f"`apt-get install dataset-fashion-mnist` ({exc})"
         ) from None
-    if hasattr(data, "train_len"):
+    if is_sequence_data(data):
         raise ConfigError(f"the transfer experiment needs image datasets, not {name!r}")
     return data
 
@@ -89,7 +92,7 @@ def read_pretrained(path: Path) -> dict[str, torch.Tensor]:
     """The tensors of a safetensors file, read by the checkpoint module's safe loader: a
     pickle (or ``torch.save`` archive) is refused by its magic bytes, never unpickled; a
     truncated or corrupt file is a one-line :class:`CheckpointError`."""
-    tensors, _meta = _read_tensors(Path(path))
+    tensors, _meta = read_tensors(Path(path))
     return tensors
 
 
@@ -128,9 +131,6 @@ def _short(text: str, limit: int = 40) -> str:
 
 
 def _reference_model(target: Dataset) -> nn.Module:
-    from threefigures.models import create_model
-    from threefigures.runner import model_config_for
-
     return create_model(model_config_for(target, MODEL))
 
 
@@ -145,7 +145,7 @@ def _pretrain(ctx: Context, source: Dataset) -> tuple[Path, float]:
     )
     assert result.test is not None
     if ctx.store is not None and ctx.runs:
-        path = ctx.store.get(ctx.runs[-1]).run_dir / "model.safetensors"
+        path = ctx.store.get(ctx.runs[-1]).run_dir / WEIGHTS_FILE
     else:  # no store: keep the weights beside the results
         path = save_weights(model, ctx.out_dir / f"pretrained-{source.name}.safetensors")
     return path, result.test.accuracy
@@ -244,7 +244,6 @@ def transfer(ctx: Context) -> Outcome:
                     acc[SCRATCH][n],
                 )
             )
-    verdict = decide(comparisons)
 
     header = ("Target examples", "epochs", *VARIANTS)
     rows: list[tuple[Any, ...]] = [
@@ -253,20 +252,13 @@ def transfer(ctx: Context) -> Outcome:
     groups = [
         (
             f"{n} {target_name}",
-            [
-                (
-                    v,
-                    float(np.mean(acc[v][n])),
-                    float(np.std(acc[v][n], ddof=1)) if len(ctx.seeds) > 1 else None,
-                )
-                for v in VARIANTS
-            ],
+            [bar(v, acc[v][n]) for v in VARIANTS],
         )
         for n in sizes
     ]
     figure = draw_grouped_bars(
         groups,
-        ctx.out_dir / f"{NAME}.png",
+        ctx.figure_path,
         ylabel="test accuracy",
         title="Does a pretrained network help with few labels?",
         subtitle=f"CNN pretrained on {_short(origin)} · "
@@ -287,15 +279,13 @@ def transfer(ctx: Context) -> Outcome:
     for n in sizes:
         best = max(VARIANTS, key=lambda v: float(np.mean(acc[v][n])))
         notes.append(f"Best at {n} examples: {best} ({mean_std(acc[best][n])}%).")
-    return Outcome(
+    return conclude(
         claim="Transfer learning: a network pretrained on another task can be reused with "
         "little labelled data.",
         question=f"With 100-300 labelled {target_name}, does starting from a CNN pretrained on "
         "another dataset (frozen or fine-tuned) beat training from scratch?",
-        header=header,
-        rows=rows,
+        table=(header, rows),
         figure=figure,
-        verdict=verdict,
         comparisons=comparisons,
         notes=notes,
         numbers={

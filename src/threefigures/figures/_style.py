@@ -34,6 +34,9 @@ ORANGE = "#e07b2a"
 GREEN = "#2e8b57"
 RED = "#c62828"
 
+#: Monospace face, for texts drawn character by character.
+MONO = "DejaVu Sans Mono"
+
 
 @contextlib.contextmanager
 def style() -> Iterator[None]:

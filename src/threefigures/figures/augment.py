@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from matplotlib.collections import PatchCollection
 from matplotlib.patches import Rectangle
 
+from ._checks import as_unit_floats
+from ._layout import add_patches, show_ink
 from ._style import FAINT, INK, MUTED, PathLike, figure, inch_canvas, save, truncate
 
 _IMG = 0.9  # inches per image
@@ -23,19 +24,13 @@ LABEL_LIMIT = 90
 
 
 def _as_float(arr: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
+    """``arr`` as floats in [0, 1]: integer dtypes are taken as such values, not as 0..255."""
     out = np.asarray(arr)
     if out.dtype == np.bool_ or not (
         np.issubdtype(out.dtype, np.floating) or np.issubdtype(out.dtype, np.integer)
     ):
         raise ValueError(f"{name} must be floats in [0, 1]; got dtype {out.dtype}")
-    out = out.astype(np.float64)
-    if out.size:
-        if not np.all(np.isfinite(out)):
-            raise ValueError(f"{name} contain NaN or infinite values")
-        lo, hi = float(out.min()), float(out.max())
-        if lo < -1e-3 or hi > 1.0 + 1e-3:
-            raise ValueError(f"{name} must lie in [0, 1]; got values {lo:.3g} to {hi:.3g}")
-    return np.clip(out, 0.0, 1.0)
+    return as_unit_floats(out, name, plural=True)
 
 
 def draw_augment_preview(
@@ -127,17 +122,8 @@ def draw_augment_preview(
             )
             for j in range(n):
                 ix = left + j * (_IMG + _PAD)
-                canvas.imshow(
-                    images[j],
-                    cmap="gray_r",
-                    vmin=0.0,
-                    vmax=1.0,
-                    interpolation="nearest",
-                    extent=(ix, ix + _IMG, iy, iy + _IMG),
-                    origin="upper",
-                    aspect="auto",
-                    zorder=1,
-                )
+                extent = (ix, ix + _IMG, iy, iy + _IMG)
+                show_ink(canvas, images[j], extent=extent, origin="upper", aspect="auto", zorder=1)
                 frames.append(
                     Rectangle((ix, iy), _IMG, _IMG, fill=False, edgecolor=FAINT, linewidth=0.6)
                 )
@@ -148,5 +134,5 @@ def draw_augment_preview(
                     (left, left + grid_w), (sep_y, sep_y), color=MUTED, linewidth=0.6, zorder=2
                 )
                 top -= _SEP
-        canvas.add_collection(PatchCollection(frames, match_original=True, zorder=3), autolim=False)
+        add_patches(canvas, frames, zorder=3)
         return save(fig, path, dpi)

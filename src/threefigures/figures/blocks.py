@@ -8,19 +8,28 @@ sequences strips of time steps, and recurrent layers a box with a self-loop. A
 from __future__ import annotations
 
 import math
-import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from matplotlib.axes import Axes
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 from matplotlib.transforms import Bbox
 
+from ._block_shapes import (
+    arrow,
+    block_labels,
+    feature_map,
+    log_scale,
+    recurrent_cell,
+    root_scale,
+    step_columns,
+    vector_bar,
+)
+from ._checks import params_summary
+from ._layout import axes_at, page_heading
 from ._style import (
     BLUE,
     GREEN,
-    INK,
     MUTED,
     ORANGE,
     PathLike,
@@ -139,21 +148,6 @@ def _params_text(params: int) -> str:
     return f"{params:,} param" + ("" if params == 1 else "s")
 
 
-def _root_scale(value: int, top: int, lo: float, hi: float) -> float:
-    """Map ``value`` in 1..``top`` onto lo..hi on a square-root scale: halving a map's side
-    visibly shrinks it, and a 1-pixel map is still ``lo`` tall next to a 28-pixel one."""
-    if top <= 1:
-        return hi
-    return lo + (hi - lo) * (math.sqrt(value) - 1.0) / (math.sqrt(top) - 1.0)
-
-
-def _log_scale(value: int, top: int, lo: float, hi: float) -> float:
-    """Map ``value`` in 1..``top`` onto lo..hi on a log(1 + x) scale (1 is still visible)."""
-    if top <= 1:
-        return hi
-    return lo + (hi - lo) * math.log1p(value - 1) / math.log1p(top - 1)
-
-
 @dataclass
 class _Layout:
     """Where one block's drawing sits, in inches on the canvas."""
@@ -163,117 +157,6 @@ class _Layout:
     width: float
     shape_line: str
     notes: list[str]
-
-
-def _arrow(ax: Axes, x0: float, x1: float, y: float) -> None:
-    ax.add_patch(
-        FancyArrowPatch(
-            (x0, y),
-            (x1, y),
-            arrowstyle="-|>",
-            mutation_scale=9,
-            color=MUTED,
-            linewidth=1.0,
-            shrinkA=0,
-            shrinkB=0,
-            zorder=2,
-        )
-    )
-
-
-def _draw_map(
-    ax: Axes,
-    left: float,
-    mid: float,
-    h: float,
-    fw: float,
-    depth: float,
-    sheets: int,
-    face: str,
-    edge: str,
-) -> None:
-    """A feature map: ``sheets`` offset rectangles, the front one at the lower left."""
-    dy_total = 0.55 * depth
-    base = mid - (h + dy_total) / 2.0
-    for k in reversed(range(sheets)):
-        frac = k / (sheets - 1) if sheets > 1 else 0.0
-        ax.add_patch(
-            Rectangle(
-                (left + frac * depth, base + frac * dy_total),
-                fw,
-                h,
-                facecolor=face,
-                edgecolor=edge,
-                linewidth=1.1 if k == 0 else 0.7,
-                zorder=3,
-            )
-        )
-
-
-def _draw_bar(ax: Axes, left: float, mid: float, h: float, w: float, face: str, edge: str) -> None:
-    ax.add_patch(
-        FancyBboxPatch(
-            (left, mid - h / 2.0),
-            w,
-            h,
-            boxstyle="round,pad=0,rounding_size=0.03",
-            facecolor=face,
-            edgecolor=edge,
-            linewidth=1.1,
-            zorder=3,
-        )
-    )
-
-
-def _draw_steps(
-    ax: Axes, left: float, mid: float, h: float, cols: int, col_w: float, face: str, edge: str
-) -> None:
-    """A sequence: one thin column per (drawn) time step."""
-    step = col_w * 1.35
-    for k in range(cols):
-        ax.add_patch(
-            Rectangle(
-                (left + k * step, mid - h / 2.0),
-                col_w,
-                h,
-                facecolor=face,
-                edgecolor=edge,
-                linewidth=0.9,
-                zorder=3,
-            )
-        )
-
-
-def _draw_recurrent(
-    ax: Axes, left: float, mid: float, h: float, w: float, face: str, edge: str
-) -> None:
-    """A recurrent cell: a box whose output loops back into itself."""
-    _draw_bar(ax, left, mid, h, w, face, edge)
-    top = mid + h / 2.0
-    ax.add_patch(
-        FancyArrowPatch(
-            (left + 0.78 * w, top),
-            (left + 0.22 * w, top),
-            connectionstyle="arc3,rad=1.0",
-            arrowstyle="-|>",
-            mutation_scale=9,
-            color=edge,
-            linewidth=1.2,
-            shrinkA=0,
-            shrinkB=0,
-            zorder=4,
-        )
-    )
-    ax.text(
-        left + w / 2.0,
-        mid,
-        "$h_t$",
-        ha="center",
-        va="center",
-        fontsize=10,
-        color=edge,
-        zorder=5,
-    )
 
 
 def _layouts(
@@ -306,7 +189,7 @@ def _layouts(
             c, _hh, ww = shape
             depth = depth_max * (math.log2(c) / math.log2(c_top) if c_top > 1 else 0.0)
             # The face is drawn foreshortened: its width is a share of what its height would be.
-            fw = 0.45 * _root_scale(ww, h_top, _MIN_H_IN, graphic_h - 0.55 * depth_max)
+            fw = 0.45 * root_scale(ww, h_top, _MIN_H_IN, graphic_h - 0.55 * depth_max)
             fw = min(fw, max_w - depth_max)
             width = fw + depth
             shape_line = _shape_text(shape)
@@ -342,32 +225,26 @@ def _draw_diagram(ax: Axes, blocks: Sequence[BlockSpec], bottom: float, top: flo
     h_top, c_top, vec_top = int(scales["h_top"]), int(scales["c_top"]), int(scales["vec_top"])
     depth_max = scales["depth_max"]
 
-    # Character budgets for labels, from the slot width (DejaVu Sans is ~0.55 em per char).
-    name_chars = max(6, int(slot / (9.5 * 0.6 / 72.0)))
-    note_chars = max(8, int(0.95 * slot / (7.0 * 0.55 / 72.0)))
-    shape_fs = 8.5 if slot >= 1.0 else 7.5
-    params_fs = 7.5 if slot >= 1.0 else 7.0
-
     for i, (block, lay) in enumerate(zip(blocks, layouts, strict=True)):
         face, edge = _COLOURS[lay.kind]
         shape = tuple(block.out_shape)
         cx = x0 + (i + 0.5) * slot
         if lay.kind == "recurrent":
-            h = max(0.5, _log_scale(shape[-1], vec_top, 0.5, 0.75 * graphic_h - 0.35))
-            _draw_recurrent(ax, lay.left, mid, h, lay.width, face, edge)
+            h = max(0.5, log_scale(shape[-1], vec_top, 0.5, 0.75 * graphic_h - 0.35))
+            recurrent_cell(ax, lay.left, mid, h, lay.width, face, edge)
         elif len(shape) == 3:
             c, hh, _ww = shape
             depth = depth_max * (math.log2(c) / math.log2(c_top) if c_top > 1 else 0.0)
-            h = _root_scale(hh, h_top, _MIN_H_IN, graphic_h - 0.55 * depth_max)
+            h = root_scale(hh, h_top, _MIN_H_IN, graphic_h - 0.55 * depth_max)
             fw = lay.width - depth
             sheets = max(1, min(_MAX_SHEETS, 1 + round(math.log2(c))))
-            _draw_map(ax, lay.left, mid, h, fw, depth, sheets, face, edge)
+            feature_map(ax, lay.left, mid, h, fw, depth, sheets, face, edge)
         elif len(shape) == 2:
             steps, feats = shape
             cols = min(steps, _MAX_STEPS)
             col_w = lay.width / (1.35 * (cols - 1) + 1.0)
-            h = _log_scale(feats, vec_top, _MIN_H_IN, 0.85 * graphic_h)
-            _draw_steps(ax, lay.left, mid, h, cols, col_w, face, edge)
+            h = log_scale(feats, vec_top, _MIN_H_IN, 0.85 * graphic_h)
+            step_columns(ax, lay.left, mid, h, cols, col_w, face, edge)
             if steps > cols:
                 ax.text(
                     lay.left + lay.width + 0.03,
@@ -379,55 +256,13 @@ def _draw_diagram(ax: Axes, blocks: Sequence[BlockSpec], bottom: float, top: flo
                     color=edge,
                 )
         else:
-            h = _log_scale(shape[0], vec_top, 0.3, 0.85 * graphic_h)
-            _draw_bar(ax, lay.left, mid, h, lay.width, face, edge)
+            h = log_scale(shape[0], vec_top, 0.3, 0.85 * graphic_h)
+            vector_bar(ax, lay.left, mid, h, lay.width, face, edge)
 
-        ax.text(
-            cx,
-            top - 0.05,
-            truncate(block.name, name_chars),
-            ha="center",
-            va="top",
-            fontsize=9.5,
-            fontweight="bold",
+        params_line = _params_text(block.params)
+        block_labels(
+            ax, cx, top, g_bottom, block.name, lay.shape_line, params_line, lay.notes, edge, slot
         )
-        y = g_bottom - 0.08
-        ax.text(
-            cx,
-            y,
-            lay.shape_line,
-            ha="center",
-            va="top",
-            fontsize=shape_fs,
-            fontweight="bold",
-            color=edge,
-        )
-        ax.text(
-            cx,
-            y - 0.19,
-            _params_text(block.params),
-            ha="center",
-            va="top",
-            fontsize=params_fs,
-            color=INK,
-        )
-        lines: list[str] = []
-        for note in lay.notes:
-            for part in note.split("\n"):
-                lines.extend(textwrap.wrap(part, note_chars) or [""])
-        if len(lines) > 4:
-            lines = [*lines[:3], truncate(lines[3] + " " + " ".join(lines[4:]), note_chars)]
-        if lines:
-            ax.text(
-                cx,
-                y - 0.36,
-                "\n".join(truncate(line, note_chars) for line in lines),
-                ha="center",
-                va="top",
-                fontsize=7,
-                color=MUTED,
-                linespacing=1.15,
-            )
 
     # Arrows between neighbours, with "flatten" where a map becomes a vector.
     for i in range(n - 1):
@@ -438,7 +273,7 @@ def _draw_diagram(ax: Axes, blocks: Sequence[BlockSpec], bottom: float, top: flo
             x_start += 0.1  # clear the "…" after a sequence strip
         if x_end - x_start < 0.08:
             continue
-        _arrow(ax, x_start, x_end, mid)
+        arrow(ax, x_start, x_end, mid)
         flatten = len(shape) == 3 and len(blocks[i + 1].out_shape) == 1
         if flatten and x_end - x_start >= 0.32:
             ax.text(
@@ -507,48 +342,19 @@ def draw_blocks(
     diagram_top = height - _HEADER_IN
     diagram_bottom = _BOTTOM_IN + table_h + _GAP_IN
 
-    with figure(_WIDTH_IN, height) as fig:
-        fig.text(
-            _SIDE_IN / _WIDTH_IN,
-            1 - 0.3 / height,
-            title,
-            fontsize=14,
-            fontweight="bold",
-            va="center",
-            ha="left",
-        )
-        lines = []
-        if subtitle:
-            lines.append(subtitle)
-        noun = "parameter" if total == 1 else "parameters"
-        summary = f"{total:,} trainable {noun} in total"
-        biggest = max(blocks, key=lambda b: b.params)
-        if total > 0 and sum(1 for b in blocks if b.params > 0) > 1:
-            share = biggest.params / total
-            if share >= 0.5:
-                summary += f" · {share:.0%} of them in {biggest.name}"
-        lines.append(summary)
-        fig.text(
-            _SIDE_IN / _WIDTH_IN,
-            1 - 0.55 / height,
-            "\n".join(lines),
-            fontsize=9.5,
-            color=MUTED,
-            va="top",
-            ha="left",
-            linespacing=1.4,
-        )
+    summary = params_summary(total)
+    biggest = max(blocks, key=lambda b: b.params)
+    if total > 0 and sum(1 for b in blocks if b.params > 0) > 1:
+        share = biggest.params / total
+        if share >= 0.5:
+            summary += f" · {share:.0%} of them in {biggest.name}"
 
+    with figure(_WIDTH_IN, height) as fig:
+        page_heading(fig, _WIDTH_IN, height, title, summary, subtitle=subtitle)
         canvas = inch_canvas(fig, _WIDTH_IN, height)
         _draw_diagram(canvas, blocks, diagram_bottom, diagram_top)
 
-        tax = fig.add_axes(
-            (
-                (_WIDTH_IN - _TABLE_W_IN) / 2 / _WIDTH_IN,
-                _BOTTOM_IN / height,
-                _TABLE_W_IN / _WIDTH_IN,
-                table_h / height,
-            )
-        )
+        table_x = (_WIDTH_IN - _TABLE_W_IN) / 2
+        tax = axes_at(fig, _WIDTH_IN, height, table_x, _BOTTOM_IN, _TABLE_W_IN, table_h)
         _draw_table(tax, blocks, total)
         return save(fig, path, dpi)

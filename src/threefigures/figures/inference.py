@@ -9,23 +9,19 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 from matplotlib.axes import Axes
-from matplotlib.collections import PatchCollection
 from matplotlib.patches import Rectangle
 
-from ._checks import as_labels, as_probs, as_unit_pixels, percent
-from ._style import (
-    BLUE,
-    FAINT,
-    GREEN,
-    INK,
-    MUTED,
-    RED,
-    PathLike,
-    figure,
-    inch_canvas,
-    save,
-    truncate,
+from ._checks import (
+    as_labels,
+    as_names,
+    as_probs,
+    as_unit_pixels,
+    at_least_one,
+    percent,
+    shown_caption,
 )
+from ._layout import HEADER_H, MARGIN, add_patches, headed_figure, show_ink
+from ._style import BLUE, FAINT, GREEN, INK, MUTED, RED, PathLike, inch_canvas, save, truncate
 
 _COLS = 6
 _CELL_W = 1.65
@@ -36,8 +32,6 @@ _BAR_H = 0.45
 _TICKS_H = 0.2
 _ROW_GAP = 0.12
 _CELL_H = _TITLE_H + _IMG + _GAP + _BAR_H + _TICKS_H + _ROW_GAP
-_HEADER_H = 0.95
-_MARGIN = 0.3
 _MIN_WIDTH = 4.6
 
 #: Class names longer than this are cut (with an ellipsis) in item titles.
@@ -89,16 +83,8 @@ def _draw_item(
     wrong = true is not None and true != pred
     ix = x0 + (_CELL_W - _IMG) / 2.0
     iy = top - _TITLE_H - _IMG
-    ax.imshow(
-        image,
-        cmap="gray_r",
-        vmin=0.0,
-        vmax=1.0,
-        interpolation="nearest",
-        extent=(ix, ix + _IMG, iy, iy + _IMG),
-        origin="upper",
-        aspect="auto",
-        zorder=1,
+    show_ink(
+        ax, image, extent=(ix, ix + _IMG, iy, iy + _IMG), origin="upper", aspect="auto", zorder=1
     )
     patches.append(
         Rectangle(
@@ -216,12 +202,9 @@ def draw_inference(
         ValueError: If shapes disagree, there are no images, probabilities are not
             probabilities, images are out of range, or labels are not valid class indices.
     """
-    if max_items < 1:
-        raise ValueError(f"max_items must be at least 1, got {max_items}")
-    names = [str(name) for name in class_names]
+    at_least_one("max_items", max_items)
+    names = as_names(class_names, "class_names")
     n_classes = len(names)
-    if n_classes < 1:
-        raise ValueError("class_names is empty")
     imgs = _as_images(images)
     n_all = imgs.shape[0]
     if n_all == 0:
@@ -238,50 +221,13 @@ def draw_inference(
     cols = min(_COLS, n)
     rows = math.ceil(n / cols)
     grid_w = cols * _CELL_W
-    width = max(grid_w + 2 * _MARGIN, _MIN_WIDTH)
-    height = _HEADER_H + rows * _CELL_H + 0.1
+    width = max(grid_w + 2 * MARGIN, _MIN_WIDTH)
+    height = HEADER_H + rows * _CELL_H + 0.1
     left = (width - grid_w) / 2.0
 
-    with figure(width, height) as fig:
-        fig.text(
-            _MARGIN / width,
-            1 - 0.3 / height,
-            title,
-            fontsize=13 if width > 6 else 11,
-            fontweight="bold",
-            ha="left",
-            va="center",
-        )
-        if truth is not None:
-            n_correct = int(np.sum(preds == truth))
-            caption = f"{n_correct} correct of {n} shown"
-            if n_all > n:
-                caption += f" (first {n} of {n_all})"
-            key = "filled bar = prediction · green box = true class"
-        else:
-            caption = f"{n} shown, no labels given"
-            if n_all > n:
-                caption += f" (first {n} of {n_all})"
-            key = "filled bar = prediction"
-        fig.text(
-            _MARGIN / width,
-            1 - 0.58 / height,
-            caption,
-            fontsize=9.5,
-            color=INK,
-            ha="left",
-            va="center",
-        )
-        fig.text(
-            _MARGIN / width,
-            1 - 0.78 / height,
-            key,
-            fontsize=8,
-            color=MUTED,
-            ha="left",
-            va="center",
-        )
-
+    caption = shown_caption(n, n_all, None if truth is None else int(np.sum(preds == truth)))
+    key = "filled bar = prediction" + ("" if truth is None else " · green box = true class")
+    with headed_figure(width, height, title, caption, key, subtitle_size=9.5) as fig:
         # One canvas in inch coordinates for all items: far faster than two axes per item.
         canvas = inch_canvas(fig, width, height)
         patches: list[Rectangle] = []
@@ -297,7 +243,7 @@ def draw_inference(
             _draw_item(
                 canvas,
                 left + c * _CELL_W,
-                height - _HEADER_H - r * _CELL_H,
+                height - HEADER_H - r * _CELL_H,
                 imgs[i],
                 p[i],
                 title_text,
@@ -305,7 +251,5 @@ def draw_inference(
                 true,
                 patches,
             )
-        canvas.add_collection(
-            PatchCollection(patches, match_original=True, zorder=3), autolim=False
-        )
+        add_patches(canvas, patches, zorder=3)
         return save(fig, path, dpi)

@@ -9,18 +9,15 @@ from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.collections import PatchCollection
 from matplotlib.patches import Rectangle
 
-from ._checks import as_labels, as_probs, percent
-from ._style import BLUE, GREEN, INK, MUTED, RED, PathLike, figure, save, truncate
+from ._checks import as_labels, as_names, as_probs, at_least_one, percent, shown_caption
+from ._layout import HEADER_H, MARGIN, add_patches, headed_figure
+from ._style import BLUE, GREEN, INK, MONO, MUTED, RED, PathLike, inch_canvas, save, truncate
 
-_MARGIN = 0.3
-_HEADER_H = 0.95
 _COLHEAD_H = 0.3
 _ROW_H = 0.36
 _ROW_H_TOP = 0.42
-_MONO = "DejaVu Sans Mono"
 #: Advance of one DejaVu Sans Mono character, in em.
 _MONO_EM = 0.602
 _TEXT_FS = 10.0
@@ -51,13 +48,6 @@ _GEN_LIMIT = 22
 def _mono_width(chars: int, fontsize: float) -> float:
     """Width in inches of ``chars`` monospace characters at ``fontsize`` points."""
     return chars * _MONO_EM * fontsize / 72.0
-
-
-def _canvas(ax: Axes, width: float, height: float) -> None:
-    ax.set_axis_off()
-    ax.set_autoscale_on(False)
-    ax.set_xlim(0.0, width)
-    ax.set_ylim(0.0, height)
 
 
 def _draw_cell(
@@ -153,12 +143,9 @@ def draw_sequence_inference(
         ValueError: If lengths or shapes disagree, there are no texts or classes, probabilities
             are not probabilities, or labels are not valid class indices.
     """
-    if max_items < 1:
-        raise ValueError(f"max_items must be at least 1, got {max_items}")
-    names = [str(name) for name in class_names]
+    at_least_one("max_items", max_items)
+    names = as_names(class_names, "class_names")
     n_classes = len(names)
-    if n_classes < 1:
-        raise ValueError("class_names is empty")
     items = [str(t) for t in texts]
     n_all = len(items)
     if n_all == 0:
@@ -179,39 +166,21 @@ def draw_sequence_inference(
     longest = max((len(truncate(t, _TEXT_LIMIT)) for t in items), default=1)
     text_w = max(1.1, _mono_width(max(longest, 5), _TEXT_FS) + 0.3)
     content_w = text_w + _PRED_W + k * cell_w
-    width = max(content_w + 2 * _MARGIN, 6.5)
-    height = _HEADER_H + _COLHEAD_H + n * row_h + 0.2
-    x_text = _MARGIN
+    width = max(content_w + 2 * MARGIN, 6.5)
+    height = HEADER_H + _COLHEAD_H + n * row_h + 0.2
+    x_text = MARGIN
     x_pred = x_text + text_w
     x_bars = x_pred + _PRED_W
 
-    with figure(width, height) as fig:
-        fig.text(
-            _MARGIN / width,
-            1 - 0.3 / height,
-            title,
-            fontsize=13,
-            fontweight="bold",
-            ha="left",
-            va="center",
-        )
-        more = f" (first {n} of {n_all})" if n_all > n else ""
-        if truth is not None:
-            caption = f"{int(np.sum(preds == truth))} correct of {n} shown{more}"
-            tail = " · green outline = true class"
-        else:
-            caption = f"{n} shown, no labels given{more}"
-            tail = ""
-        if show_all:
-            key = "bar = probability of each class · blue = prediction" + tail
-        else:
-            key = f"the {k} most probable of {n_classes} classes, best first" + tail
-        fig.text(_MARGIN / width, 1 - 0.58 / height, caption, fontsize=9.5, va="center")
-        fig.text(_MARGIN / width, 1 - 0.78 / height, key, fontsize=8, color=MUTED, va="center")
-
-        ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
-        _canvas(ax, width, height)
-        head_y = height - _HEADER_H - _COLHEAD_H / 2.0
+    caption = shown_caption(n, n_all, None if truth is None else int(np.sum(preds == truth)))
+    tail = "" if truth is None else " · green outline = true class"
+    if show_all:
+        key = "bar = probability of each class · blue = prediction" + tail
+    else:
+        key = f"the {k} most probable of {n_classes} classes, best first" + tail
+    with headed_figure(width, height, title, caption, key, subtitle_size=9.5) as fig:
+        ax = inch_canvas(fig, width, height)
+        head_y = height - HEADER_H - _COLHEAD_H / 2.0
         head: dict[str, Any] = {"ha": "left", "va": "center", "fontsize": 8.5, "color": MUTED}
         ax.text(x_text, head_y, "input", fontweight="bold", **head)
         ax.text(x_pred, head_y, "prediction", fontweight="bold", **head)
@@ -226,8 +195,8 @@ def draw_sequence_inference(
                 )
         else:
             ax.text(x_bars, head_y, f"top {k} of {n_classes} classes", fontweight="bold", **head)
-        rule_y = height - _HEADER_H - _COLHEAD_H
-        ax.plot([_MARGIN, _MARGIN + content_w], [rule_y, rule_y], color=MUTED, linewidth=0.6)
+        rule_y = height - HEADER_H - _COLHEAD_H
+        ax.plot([MARGIN, MARGIN + content_w], [rule_y, rule_y], color=MUTED, linewidth=0.6)
 
         patches: list[Rectangle] = []
         for i in range(n):
@@ -239,7 +208,7 @@ def draw_sequence_inference(
             if wrong or i % 2 == 1:
                 patches.append(
                     Rectangle(
-                        (_MARGIN - 0.08, top - row_h),
+                        (MARGIN - 0.08, top - row_h),
                         content_w + 0.16,
                         row_h,
                         facecolor=_WRONG_BAND if wrong else _STRIPE,
@@ -254,7 +223,7 @@ def draw_sequence_inference(
                 ha="left",
                 va="center",
                 fontsize=_TEXT_FS,
-                family=_MONO if text else None,
+                family=MONO if text else None,
                 color=INK if text else MUTED,
                 zorder=3,
             )
@@ -298,7 +267,7 @@ def draw_sequence_inference(
                     name=None if show_all else truncate(names[c], _NAME_LIMIT),
                     is_true=c == true,
                 )
-        ax.add_collection(PatchCollection(patches, match_original=True, zorder=1), autolim=False)
+        add_patches(ax, patches, zorder=1)
         return save(fig, path, dpi)
 
 
@@ -342,37 +311,25 @@ def draw_generated(
     num_w = _mono_width(len(str(n)) + 1, 8.0) + 0.12
     cell_w = max(1.7, num_w + _mono_width(max(longest, 4), _GEN_FS) + 0.4)
     grid_w = cols * cell_w
-    width = max(grid_w + 2 * _MARGIN, 6.0)
-    height = _HEADER_H + rows * _GEN_ROW_H + 0.25
-    left = _MARGIN
+    width = max(grid_w + 2 * MARGIN, 6.0)
+    height = HEADER_H + rows * _GEN_ROW_H + 0.25
+    left = MARGIN
 
-    with figure(width, height) as fig:
-        fig.text(
-            _MARGIN / width,
-            1 - 0.3 / height,
-            title,
-            fontsize=13,
-            fontweight="bold",
-            ha="left",
-            va="center",
-        )
-        parts = [f"temperature {temperature:g}"]
-        parts.append(f"prefix “{prefix}”" if prefix else "no prefix")
-        distinct = len(set(items))
-        parts.append(f"{n_all} samples, {distinct} distinct")
-        if n_all > n:
-            parts.append(f"first {n} shown")
-        fig.text(_MARGIN / width, 1 - 0.58 / height, " · ".join(parts), fontsize=9.5, va="center")
-        key = (
-            "blue = the prefix given to the model; the rest it wrote one character at a time"
-            if prefix
-            else "each name written by the model one character at a time"
-        )
-        fig.text(_MARGIN / width, 1 - 0.78 / height, key, fontsize=8, color=MUTED, va="center")
-
-        ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
-        _canvas(ax, width, height)
-        top = height - _HEADER_H - 0.05
+    parts = [f"temperature {temperature:g}"]
+    parts.append(f"prefix “{prefix}”" if prefix else "no prefix")
+    parts.append(f"{n_all} samples, {len(set(items))} distinct")
+    if n_all > n:
+        parts.append(f"first {n} shown")
+    key = (
+        "blue = the prefix given to the model; the rest it wrote one character at a time"
+        if prefix
+        else "each name written by the model one character at a time"
+    )
+    with headed_figure(
+        width, height, title, " · ".join(parts), key, title_size=13, subtitle_size=9.5
+    ) as fig:
+        ax = inch_canvas(fig, width, height)
+        top = height - HEADER_H - 0.05
         for i, sample in enumerate(shown):
             c, r = divmod(i, rows)
             x = left + c * cell_w
@@ -385,7 +342,7 @@ def draw_generated(
                 va="center",
                 fontsize=8,
                 color=MUTED,
-                family=_MONO,
+                family=MONO,
             )
             text = truncate(sample, _GEN_LIMIT)
             x_name = x + num_w
@@ -401,7 +358,7 @@ def draw_generated(
                     ha="left",
                     va="center",
                     fontsize=_GEN_FS,
-                    family=_MONO,
+                    family=MONO,
                     color=BLUE,
                     fontweight="bold",
                 )
@@ -412,7 +369,7 @@ def draw_generated(
                 ha="left",
                 va="center",
                 fontsize=_GEN_FS,
-                family=_MONO,
+                family=MONO,
                 color=INK,
             )
         return save(fig, path, dpi)

@@ -11,7 +11,9 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
-from ._style import BLUE, FAINT, GREEN, INK, MUTED, ORANGE, PathLike, figure, save, style_table
+from ._checks import params_summary
+from ._layout import axes_at, page_heading
+from ._style import BLUE, FAINT, GREEN, INK, ORANGE, PathLike, figure, save, style_table
 
 #: Layers with more units than this are drawn as a sample with a gap marker.
 MAX_DRAWN_UNITS = 12
@@ -240,50 +242,15 @@ def draw_structure(
     diagram_bottom = bottom + table_h + 0.3
     diagram_top = _HEIGHT_IN - _HEADER_IN
 
-    with figure(_WIDTH_IN, _HEIGHT_IN) as fig:
-        fig.text(
-            0.4 / _WIDTH_IN,
-            1 - 0.3 / _HEIGHT_IN,
-            title,
-            fontsize=14,
-            fontweight="bold",
-            va="center",
-            ha="left",
-        )
-        lines = []
-        if subtitle:
-            lines.append(subtitle)
-        noun = "parameter" if total == 1 else "parameters"
-        lines.append(f"{total:,} trainable {noun} in total (weights + biases)")
-        fig.text(
-            0.4 / _WIDTH_IN,
-            1 - 0.55 / _HEIGHT_IN,
-            "\n".join(lines),
-            fontsize=9.5,
-            color=MUTED,
-            va="top",
-            ha="left",
-            linespacing=1.4,
-        )
+    summary = f"{params_summary(total)} (weights + biases)"
 
-        ax = fig.add_axes(
-            (
-                0.3 / _WIDTH_IN,
-                diagram_bottom / _HEIGHT_IN,
-                (_WIDTH_IN - 0.6) / _WIDTH_IN,
-                (diagram_top - diagram_bottom) / _HEIGHT_IN,
-            )
-        )
+    with figure(_WIDTH_IN, _HEIGHT_IN) as fig:
+        page_heading(fig, _WIDTH_IN, _HEIGHT_IN, title, summary, subtitle=subtitle)
+        diagram_h = diagram_top - diagram_bottom
+        ax = axes_at(fig, _WIDTH_IN, _HEIGHT_IN, 0.3, diagram_bottom, _WIDTH_IN - 0.6, diagram_h)
         _draw_diagram(ax, layers, fig)
 
         table_w = 4.2
-        tax = fig.add_axes(
-            (
-                (_WIDTH_IN - table_w) / 2 / _WIDTH_IN,
-                bottom / _HEIGHT_IN,
-                table_w / _WIDTH_IN,
-                table_h / _HEIGHT_IN,
-            )
-        )
-        _draw_table(tax, layers)
+        table_x = (_WIDTH_IN - table_w) / 2
+        _draw_table(axes_at(fig, _WIDTH_IN, _HEIGHT_IN, table_x, bottom, table_w, table_h), layers)
         return save(fig, path, dpi)

@@ -12,7 +12,8 @@ import numpy.typing as npt
 from matplotlib.artist import Artist
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator
 
-from ._style import BLUE, GREEN, MUTED, ORANGE, PathLike, figure, save
+from ._layout import page_heading
+from ._style import BLUE, GREEN, ORANGE, PathLike, figure, save
 
 #: Batch curves longer than this are thinned (every k-th point, last kept) before drawing.
 MAX_BATCH_POINTS = 5000
@@ -131,29 +132,20 @@ def draw_training(
     n_epochs = max(n_epochs, float(bx.max()) if bx.size else 0.0, 1.0)
     bx_draw, by_draw = _thin(bx, by)
 
+    summary = [f"{len(ex)} epoch{'s' if len(ex) != 1 else ''}"]
+    if len(bx):
+        summary.append(f"{len(bx):,} batch losses recorded")
+    if ey.size and math.isfinite(ey[-1]):
+        summary.append(f"final epoch loss {ey[-1]:.4g}")
+
     with figure(_WIDTH_IN, _HEIGHT_IN) as fig:
-        fig.text(
-            0.4 / _WIDTH_IN,
-            1 - 0.3 / _HEIGHT_IN,
+        page_heading(
+            fig,
+            _WIDTH_IN,
+            _HEIGHT_IN,
             title,
-            fontsize=14,
-            fontweight="bold",
-            ha="left",
-            va="center",
-        )
-        summary = [f"{len(ex)} epoch{'s' if len(ex) != 1 else ''}"]
-        if len(bx):
-            summary.append(f"{len(bx):,} batch losses recorded")
-        if ey.size and math.isfinite(ey[-1]):
-            summary.append(f"final epoch loss {ey[-1]:.4g}")
-        fig.text(
-            0.4 / _WIDTH_IN,
-            1 - 0.62 / _HEIGHT_IN,
             " · ".join(summary),
-            fontsize=9.5,
-            color=MUTED,
-            ha="left",
-            va="center",
+            one_line=True,
         )
 
         ax = fig.add_axes((0.085, 0.11, 0.83, 0.66))

@@ -25,7 +25,7 @@ MODELS = {
 }
 
 
-def _devices() -> list[tuple[str, torch.device, int | None]]:
+def available_devices() -> list[tuple[str, torch.device, int | None]]:
     """(label, device, CPU threads or None) for everything this machine can train on."""
     found: list[tuple[str, torch.device, int | None]] = []
     for i in range(torch.cuda.device_count()):
@@ -78,7 +78,7 @@ def measure_devices(
     """Time every model × device × batch size, logging a table: the rows and a note on
     which devices there were."""
     say = log or (lambda _m: None)
-    devices = _devices()
+    devices = available_devices()
     gpus = [label for label, dev, _t in devices if dev.type in ("cuda", "mps")]
     note = (
         f"accelerators: {', '.join(gpus)}"

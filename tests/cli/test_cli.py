@@ -10,17 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
+from helpers import digit_image, run_cli
 from threefigures.cli import main
 
 TRAIN = ["train", "--data", "sklearn-digits", "--epochs", "2", "--layers", "64", "--quiet"]
-
-
-def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
-    code = main(args)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -31,26 +26,8 @@ def trained(tmp_path_factory) -> Path:
     return store
 
 
-def digit_image(
-    path: Path, *, dark_on_light: bool = True, size=(280, 280), mode="RGB", offset=(0, 0)
-) -> Path:
-    ink, paper = ((20, 20, 20), (235, 235, 230)) if dark_on_light else ((250, 250, 250), (5, 5, 5))
-    img = Image.new("RGB", size, paper)
-    draw = ImageDraw.Draw(img)
-    w, h = size
-    cx, cy = w // 2 + offset[0], h // 2 + offset[1]
-    r = min(w, h) // 4
-    draw.line(
-        [(cx - r, cy - r), (cx + r, cy - r), (cx - r // 3, cy + r)], fill=ink, width=max(2, r // 4)
-    )
-    if mode == "RGBA":
-        img = img.convert("RGBA")
-    img.save(path)
-    return path
-
-
 def test_train_writes_three_figures_report_and_weights(trained: Path) -> None:
-    from threefigures.store import Store
+    from threefigures.runs.store import Store
 
     run = Store(trained).resolve("latest")
     assert run.status == "finished" and run.epochs_done == 2
@@ -135,7 +112,7 @@ def test_predict_plain_output_and_bad_files(trained: Path, tmp_path: Path, capsy
 
 
 def test_figures_redraws(trained: Path, capsys) -> None:
-    from threefigures.store import Store
+    from threefigures.runs.store import Store
 
     run = Store(trained).resolve("latest")
     before = (run.run_dir / "figure2.png").stat().st_mtime_ns
@@ -203,7 +180,7 @@ def test_bad_arguments_are_one_line_errors(tmp_path: Path, capsys, args, message
     assert code == 1
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], err
-    from threefigures.store import Store
+    from threefigures.runs.store import Store
 
     assert Store(store).list_runs() == []  # nothing half-written
 
@@ -213,7 +190,7 @@ def test_resume_of_a_finished_run_is_refused(trained: Path, capsys) -> None:
         ["--store", str(trained), "train", "--resume", "latest", "--quiet"], capsys
     )
     assert code == 1 and "error:" in err
-    from threefigures.store import Store
+    from threefigures.runs.store import Store
 
     run_id = Store(trained).resolve("latest").id
     code, _, err = run_cli(
@@ -272,7 +249,7 @@ def test_predict_on_real_digits_photographed_as_dark_ink_on_paper(tmp_path: Path
     from threefigures.config import RunConfig
     from threefigures.data import load_dataset
     from threefigures.runner import predict_images, train_run
-    from threefigures.store import Store
+    from threefigures.runs.store import Store
     from threefigures.training import predict_proba
 
     data = load_dataset("digits")
@@ -299,7 +276,7 @@ def test_predict_on_real_digits_photographed_as_dark_ink_on_paper(tmp_path: Path
 
 
 def outcome_model(outcome):
-    from threefigures.runner import load_model_from_folder
+    from threefigures.runs.folder import load_model_from_folder
 
     model, _config, classes = load_model_from_folder(outcome.run.run_dir)
     return model, classes
@@ -343,3 +320,65 @@ def test_augment_preview_export_and_bench_devices_commands(
     assert figure.exists() and "cpu (1 thread)" in out
     if not __import__("torch").cuda.is_available():
         assert "no GPU on this machine" in out
+
+
+def test_help_does_not_import_torch() -> None:
+    """`threefigures --help` (and a command's --help) starts without torch or NumPy: every
+    command imports the library inside its body."""
+    code = (
+        "import sys\n"
+        "from threefigures.cli import main\n"
+        "assert main(['--help']) == 0 and main(['train', '--help']) == 0\n"
+        "heavy = sorted(m for m in ('torch', 'numpy', 'matplotlib', 'PIL') if m in sys.modules)\n"
+        "print('HEAVY', heavy)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "Usage: threefigures" in proc.stdout
+    assert "HEAVY []" in proc.stdout, proc.stdout.splitlines()[-1]
+
+
+@pytest.fixture
+def captured_train(monkeypatch) -> list:
+    """`train` without training: the RunConfig it would train is kept here."""
+    import threefigures.runner
+
+    configs: list = []
+
+    def fake_train_run(config, **_kwargs):
+        configs.append(config)  # None below: as for a torchrun worker rank, nothing printed
+
+    monkeypatch.setattr(threefigures.runner, "train_run", fake_train_run)
+    return configs
+
+
+def test_train_defaults_are_the_configs_defaults(tmp_path: Path, captured_train, capsys) -> None:
+    from threefigures.config import RunConfig
+    from threefigures.models import default_config
+
+    store = ["--store", str(tmp_path / "s.db")]
+    assert run_cli([*store, "train"], capsys)[0] == 0
+    assert captured_train[-1] == RunConfig()
+    # --layers unset: the model's registered default (the CNN's 128-unit head)
+    assert run_cli([*store, "train", "--model", "cnn"], capsys)[0] == 0
+    assert captured_train[-1].model == default_config("cnn")
+    assert captured_train[-1].model.layers == (128,)
+    assert run_cli([*store, "train", "--model", "cnn", "--layers", "64,32"], capsys)[0] == 0
+    assert captured_train[-1].model == default_config("cnn", layers=(64, 32))
+    code, _out, _err = run_cli(
+        [*store, "train", "--augment", "rotate, shift", "--epochs", "5"], capsys
+    )
+    assert code == 0
+    assert captured_train[-1].train.augment == ("rotate", "shift")
+    assert captured_train[-1].train.epochs == 5
+
+
+@pytest.mark.parametrize("command", ["train", "augment-preview"])
+def test_unknown_augmentation_is_a_one_line_error(tmp_path: Path, command: str, capsys) -> None:
+    args = ["--store", str(tmp_path / "s.db"), command, "--augment", "flip,spin"]
+    code, _out, err = run_cli([*args, "--out", str(tmp_path / "out")], capsys)
+    assert code == 1
+    assert err.strip() == (
+        "error: unknown augmentation 'spin'; choose from flip, rotate, brightness, shift"
+    )
+    assert not (tmp_path / "out").exists()

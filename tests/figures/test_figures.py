@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from PIL import Image
@@ -87,14 +85,6 @@ def _predictions(
     probs = _softmax(logits)
     assert int(np.sum(probs.argmax(axis=1) != labels)) == wrong
     return probs, labels
-
-
-@pytest.fixture(autouse=True)
-def _no_figures_left_open() -> Iterator[None]:
-    """Every drawing function must close what it opened."""
-    before = len(plt.get_fignums())
-    yield
-    assert len(plt.get_fignums()) == before
 
 
 # --- Figure 1 ------------------------------------------------------------------------------------
@@ -323,7 +313,7 @@ def test_figures_do_not_import_torch() -> None:
     import threefigures.figures as figures
 
     root = Path(figures.__file__).parent
-    for source in root.glob("*.py"):
+    for source in root.rglob("*.py"):
         text = source.read_text(encoding="utf-8")
         assert "import torch" not in text and "from torch" not in text, source.name
     assert "threefigures.figures" in sys.modules

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import check_experiment_written
+from helpers import check_experiment_written
 from threefigures.config import ModelConfig
 from threefigures.experiments import run_experiment
 from threefigures.experiments.activations import fixed_batch, layer_gradient_norms
@@ -21,7 +21,7 @@ from threefigures.experiments.devices import epoch_time, targets
 from threefigures.experiments.losses import epochs_to_reach
 from threefigures.figures.claims_more import Panel, Series, draw_panels, draw_ratio_bars
 from threefigures.models import create_model
-from threefigures.store import Store
+from threefigures.runs.store import Store
 
 
 def _quiet(_msg: str) -> None:

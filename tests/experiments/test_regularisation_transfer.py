@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import check_experiment_written
-from threefigures.checkpoint import save_weights
+from helpers import check_experiment_written
 from threefigures.cli import main
 from threefigures.config import ModelConfig
 from threefigures.errors import CheckpointError
 from threefigures.experiments import run_experiment
 from threefigures.experiments.transfer import check_pretrained, read_pretrained
 from threefigures.models.cnn import CNN
-from threefigures.store import Store
+from threefigures.runs.checkpoint import save_weights
+from threefigures.runs.store import Store
 
 
 def _quiet(_msg: str) -> None:

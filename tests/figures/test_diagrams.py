@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from PIL import Image
@@ -120,14 +119,6 @@ def _bench_rows(devices: list[str], models: list[str]) -> list[dict[str, Any]]:
                     }
                 )
     return rows
-
-
-@pytest.fixture(autouse=True)
-def _no_figures_left_open() -> Iterator[None]:
-    """Every drawing function must close what it opened."""
-    before = len(plt.get_fignums())
-    yield
-    assert len(plt.get_fignums()) == before
 
 
 # --- Block diagram -------------------------------------------------------------------------------
