@@ -90,6 +90,13 @@ def test_the_layer_table_names_every_module() -> None:
     assert tops <= set(RANK), sorted(tops - set(RANK))
 
 
+def test_every_package_folder_is_a_regular_package() -> None:
+    """A folder without ``__init__.py`` is a namespace package: setuptools' package finder
+    leaves it out of a wheel, so an installed threefigures would lack it."""
+    folders = {p.parent for p in PACKAGE.rglob("*.py")}
+    assert not [f for f in folders if not (f / "__init__.py").exists()]
+
+
 def test_a_violation_is_caught() -> None:
     """The check can fail: absolute, relative, lazy and package-level imports are all seen."""
     source = (

@@ -10,6 +10,7 @@ import json
 import math
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +26,15 @@ POOLINGS = ("max", "avg")
 AUGMENTATIONS = ("flip", "rotate", "brightness", "shift")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def unknown_augmentation(ops: Sequence[str]) -> str | None:
+    """The error for the first name in ``ops`` that is not an augmentation, else ``None``
+    (the one copy of this rule: TrainConfig and data.augment.AugmentConfig both use it)."""
+    unknown = [op for op in ops if op not in AUGMENTATIONS]
+    if unknown:
+        return f"unknown augmentation {unknown[0]!r}; choose from {', '.join(AUGMENTATIONS)}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -177,11 +187,9 @@ class TrainConfig:
             raise ConfigError(f"grad_clip must be ≥ 0, got {self.grad_clip}")
         if self.early_stopping < 0:
             raise ConfigError(f"early_stopping must be ≥ 0, got {self.early_stopping}")
-        unknown = [a for a in self.augment if a not in AUGMENTATIONS]
+        unknown = unknown_augmentation(self.augment)
         if unknown:
-            raise ConfigError(
-                f"unknown augmentation {unknown[0]!r}; choose from {', '.join(AUGMENTATIONS)}"
-            )
+            raise ConfigError(unknown)
         if not (
             0 <= self.rotate_deg <= 180 and 0 <= self.brightness <= 1 and 0 <= self.shift <= 0.5
         ):

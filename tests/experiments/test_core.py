@@ -202,8 +202,27 @@ def test_cli_experiment_errors(tmp_path: Path, capsys) -> None:
     assert "--seeds" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["activations", "depth", "devices", "losses"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "activations",
+        "augmentation",
+        "depth",
+        "devices",
+        "dropout",
+        "losses",
+        "small-data",
+        "transfer",
+    ],
+)
 def test_image_experiments_refuse_sequence_data(name: str, tmp_path: Path, capsys) -> None:
+    """Every experiment trains on images: a names dataset is a one-line error (augmentation
+    names the datasets whose mirror symmetry it knows)."""
     args = ["--store", str(tmp_path / "db"), "experiment", name, "--quick"]
     assert main([*args, "--data", "names-gender", "--out", str(tmp_path)]) == 1
-    assert f"the {name} experiment needs an image dataset" in capsys.readouterr().err
+    expected = (
+        "needs a dataset whose mirror symmetry is known"
+        if name == "augmentation"
+        else "needs an image dataset"
+    )
+    assert f"the {name} experiment {expected}" in capsys.readouterr().err

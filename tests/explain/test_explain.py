@@ -303,7 +303,7 @@ def test_unrolled_rnn_matches_torch_and_gates_are_in_range(
     model = _model(config)
     trace = rnn_internals(model, images[0])
     with torch.no_grad():
-        out, state = model.rnn(model._steps(images[:1]))  # (1, T, D*H)
+        out, state = model.rnn(model.input_steps(images[:1]))  # (1, T, D*H)
     last = np.concatenate([d.hidden for d in trace.layers[-1]], axis=-1)
     np.testing.assert_allclose(last, out[0].numpy(), atol=1e-5)
     h_n = (state[0] if isinstance(state, tuple) else state)[:, 0].numpy()  # (L*D, H)
@@ -330,7 +330,7 @@ def test_unrolled_token_rnn_stops_at_the_length() -> None:
     trace = rnn_internals(model, ids[1], length=int(lengths[1]))
     assert trace.steps == 2
     with torch.no_grad():
-        out, _ = model.rnn(model._steps(ids[1:2, :2]))
+        out, _ = model.rnn(model.input_steps(ids[1:2, :2]))
     np.testing.assert_allclose(trace.layers[0][0].hidden, out[0].numpy(), atol=1e-5)
 
 

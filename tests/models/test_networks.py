@@ -452,7 +452,7 @@ def test_attention_pooling_is_the_weighted_mean_of_states() -> None:
     model = create_model(ModelConfig(name="rnn", cell="lstm", hidden_size=8, attention=True))
     model.eval()
     x = torch.rand(2, 1, 28, 28)
-    states, _ = model.rnn(model._steps(x))  # (B, T, H)
+    states, _ = model.rnn(model.input_steps(x))  # (B, T, H)
     alpha = model.attention_weights(x)  # (B, T)
     context = (alpha.unsqueeze(-1) * states).sum(dim=1)  # (B, H)
     assert torch.allclose(model(x), model.out(context), atol=1e-6)

@@ -34,6 +34,7 @@ from threefigures.config import (
     ModelConfig,
     TrainConfig,
 )
+from threefigures.data.names import FOLDER_PREFIX, IMAGE_DATASETS, SEQUENCE_DATASETS
 
 
 def _print_outcome(outcome: Any) -> None:
@@ -90,8 +91,7 @@ def train(
         str,
         typer.Option(
             "--data",
-            help="digits | fashion-mnist | mnist | sklearn-digits | names-gender | names-next "
-            "| folder:PATH | PATH",
+            help=" | ".join([*IMAGE_DATASETS, *SEQUENCE_DATASETS, f"{FOLDER_PREFIX}PATH", "PATH"]),
         ),
     ] = DataConfig.name,
     data_dir: Annotated[

@@ -1,29 +1,45 @@
-"""Datasets: names → in-memory tensors with class names (images, or token sequences)."""
+"""Datasets: names → in-memory tensors with class names (images, or token sequences).
+
+The torch-backed names are imported lazily (PEP 562), so ``threefigures.data.names`` (the
+dataset-name table) can be read without importing torch, as ``threefigures --help`` does.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeAlias
+import importlib
+import sys
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from typing_extensions import TypeIs
 
 from threefigures.data.names import SEQUENCE_DATASETS, is_sequence_name, list_datasets
-from threefigures.data.sources import (
-    Dataset,
-    cache_dir,
-    load_dataset,
-    make_binary,
-    validation_split,
-)
 from threefigures.errors import DataError
 
 if TYPE_CHECKING:
     from threefigures.data.sequences import SequenceDataset
+    from threefigures.data.sources import (
+        Dataset,
+        cache_dir,
+        load_dataset,
+        make_binary,
+        validation_split,
+    )
 
 #: What ``load_data`` returns: an image dataset or a sequence (token id) dataset.
 AnyDataset: TypeAlias = "Dataset | SequenceDataset"
 
 #: Kept under its old name: the sequence dataset names (the table is ``data/names.py``).
 SEQUENCE_NAMES = SEQUENCE_DATASETS
+
+_FROM_SOURCES = ("Dataset", "cache_dir", "load_dataset", "make_binary", "validation_split")
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _FROM_SOURCES:
+        raise AttributeError(f"module 'threefigures.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module("threefigures.data.sources"), name)
+    globals()[name] = value
+    return value
 
 
 def load_data(name: str, *, data_dir: str | None = None, binary: int | None = None) -> AnyDataset:
@@ -35,6 +51,8 @@ def load_data(name: str, *, data_dir: str | None = None, binary: int | None = No
         from threefigures.data.sequences import load_sequences
 
         return load_sequences(name)
+    from threefigures.data.sources import load_dataset, make_binary
+
     ds = load_dataset(name, data_dir=data_dir)
     return make_binary(ds, binary) if binary is not None else ds
 
@@ -45,8 +63,6 @@ def is_sequence_data(data: object) -> TypeIs[SequenceDataset]:
     Checked by type without importing the sequences module (and its census lists) when no
     sequence dataset was ever loaded.
     """
-    import sys
-
     module = sys.modules.get("threefigures.data.sequences")
     return module is not None and isinstance(data, module.SequenceDataset)
 

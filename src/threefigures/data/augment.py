@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from threefigures.config import AUGMENTATIONS, TrainConfig
+from threefigures.config import AUGMENTATIONS, TrainConfig, unknown_augmentation
 
 __all__ = [
     "AUGMENTATIONS",
@@ -69,11 +69,9 @@ class AugmentConfig:
     flip_p: float = 0.5  # horizontal flip probability per sample
 
     def __post_init__(self) -> None:
-        unknown = [op for op in self.ops if op not in AUGMENTATIONS]
+        unknown = unknown_augmentation(self.ops)
         if unknown:
-            raise ValueError(
-                f"unknown augmentation {unknown[0]!r}; choose from {', '.join(AUGMENTATIONS)}"
-            )
+            raise ValueError(unknown)
         checks = (
             ("rotate_deg", self.rotate_deg, 0.0, 180.0),
             ("brightness", self.brightness, 0.0, 1.0),

@@ -44,8 +44,7 @@ from typing import Any
 import numpy as np
 
 from threefigures.config import TrainConfig
-from threefigures.data import Dataset
-from threefigures.errors import ConfigError, DataError
+from threefigures.errors import ConfigError
 from threefigures.experiments.core import Context, Outcome, conclude, mean_std, register, subset
 from threefigures.experiments.plots import bar
 from threefigures.experiments.verdict import Comparison, compare
@@ -69,18 +68,6 @@ QUICK_SIZE, QUICK_EPOCHS, QUICK_TEST = 200, 3, 1000
 MODEL = default_config("cnn")
 
 
-def load_fashion(ctx: Context) -> Dataset:
-    """fashion-mnist, or a one-line error saying how to install it."""
-    try:
-        data: Dataset = ctx.dataset("fashion-mnist")
-    except DataError as exc:
-        raise DataError(
-            f"the {ctx.name} experiment needs fashion-mnist: install it with "
-            f"`apt-get install dataset-fashion-mnist` ({exc})"
-        ) from None
-    return data
-
-
 def _datasets(ctx: Context) -> list[str]:
     if ctx.data is None:
         return list(DEFAULT_DATASETS)
@@ -101,7 +88,7 @@ def augmentation(ctx: Context) -> Outcome:
     epochs = QUICK_EPOCHS if ctx.quick else FULL_EPOCHS
     acc: dict[str, dict[str, list[float]]] = {d: {v: [] for v in VARIANTS} for d in names}
     for name in names:
-        data = load_fashion(ctx) if name == "fashion-mnist" else ctx.dataset(name)
+        data = ctx.images(name)
         if ctx.quick and len(data.test_y) > QUICK_TEST:
             data = dataclasses.replace(
                 data, test_x=data.test_x[:QUICK_TEST], test_y=data.test_y[:QUICK_TEST]

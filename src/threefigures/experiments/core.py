@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from threefigures.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from threefigures.data import Dataset, is_sequence_data, load_data
-from threefigures.errors import ConfigError
+from threefigures.data import AnyDataset, Dataset, is_sequence_data, load_data
+from threefigures.errors import ConfigError, DataError
 from threefigures.experiments.verdict import Comparison, Verdict, decide
 from threefigures.models import create_model, model_config_for
 from threefigures.runs.checkpoint import atomic_write_text
@@ -125,26 +125,39 @@ class Context:
     log: Log = print
     pretrained: Path | None = None  # a user's safetensors weights for the transfer experiment
     runs: list[str] = field(default_factory=list)
-    _datasets: dict[str, Any] = field(default_factory=dict)
+    _datasets: dict[str, AnyDataset] = field(default_factory=dict)
 
     @property
     def figure_path(self) -> Path:
         """Where the experiment's figure goes: ``OUT/NAME/NAME.png``."""
         return self.out_dir / f"{self.name}.png"
 
-    def dataset(self, name: str) -> Any:
+    def dataset(self, name: str) -> AnyDataset:
         """Load a dataset once per experiment."""
         if name not in self._datasets:
             self._datasets[name] = load_data(name)
         return self._datasets[name]
 
+    def images(self, name: str) -> Dataset:
+        """An image dataset, loaded once: a sequence dataset is a one-line error, and a
+        missing fashion-mnist says how to install it."""
+        try:
+            data = self.dataset(name)
+        except DataError as exc:
+            if name != "fashion-mnist":
+                raise
+            raise DataError(
+                f"the {self.name} experiment needs fashion-mnist: install it with "
+                f"`apt-get install dataset-fashion-mnist` ({exc})"
+            ) from None
+        if is_sequence_data(data):
+            raise ConfigError(f"the {self.name} experiment needs an image dataset, not {name!r}")
+        return data
+
     def image_data(self, quick_size: int, max_train: int) -> Dataset:
         """``--data`` (default digits) for an experiment that needs images: ``quick_size``
         training examples in quick mode, at most ``max_train`` otherwise (stratified)."""
-        name = self.data or "digits"
-        data = self.dataset(name)
-        if is_sequence_data(data):
-            raise ConfigError(f"the {self.name} experiment needs an image dataset, not {name!r}")
+        data = self.images(self.data or "digits")
         if self.quick:
             return subset(data, quick_size, 0)
         if len(data.train_y) > max_train:
@@ -153,7 +166,7 @@ class Context:
 
     def train(
         self,
-        data: Any,
+        data: AnyDataset,
         model: ModelConfig,
         train: TrainConfig,
         *,
@@ -193,7 +206,7 @@ class Context:
         return net, result
 
     def _fit_recorded(
-        self, store: Store, net: torch.nn.Module, data: Any, run_cfg: RunConfig, label: str
+        self, store: Store, net: torch.nn.Module, data: AnyDataset, run_cfg: RunConfig, label: str
     ) -> FitResult:
         """``fit`` inside the shared run life cycle: the same folder, config.json, weights
         and store rows (per epoch, with batch losses) as any run, so predict, explain and

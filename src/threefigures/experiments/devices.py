@@ -59,8 +59,8 @@ class Target:
 
 
 def targets() -> list[Target]:
-    """The devices to time, from :func:`threefigures.training.bench.available_devices`: the first GPU
-    (CUDA, else MPS) if any, the CPU with 1 thread, and the CPU with all its threads (2
+    """The devices to time, from :func:`threefigures.training.bench.available_devices`: the
+    first GPU (CUDA, else MPS) if any, the CPU with 1 thread, and the CPU with all its threads (2
     threads on a single-core machine, so there is always a scaling to measure)."""
     found: list[Target] = []
     for label, device, threads in available_devices():

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from threefigures.config import ModelConfig, TrainConfig
-from threefigures.data import is_sequence_data, validation_split
+from threefigures.data import validation_split
 from threefigures.errors import ConfigError
 from threefigures.experiments.core import Context, Outcome, conclude, mean_std, register, subset
 from threefigures.experiments.verdict import Comparison, compare
@@ -75,9 +75,7 @@ def dropout(ctx: Context) -> Outcome:
     from threefigures.training import evaluate
 
     name = ctx.data or "digits"
-    data = ctx.dataset(name)
-    if is_sequence_data(data):
-        raise ConfigError(f"the dropout experiment needs an image dataset, not {name!r}")
+    data = ctx.images(name)
     wanted = QUICK_SIZES if ctx.quick else FULL_SIZES
     sizes = [n for n in wanted if _pool_size(n) <= len(data.train_y)]
     if not sizes:

@@ -62,7 +62,7 @@ def _pretrain(ctx: Context, target: str) -> dict[str, torch.Tensor]:
     digits, digits for the fashion items. Its weights (safetensors in the store) start the
     fine-tuned model."""
     source = "fashion-mnist" if target != "fashion-mnist" else "digits"
-    data = ctx.dataset(source)
+    data = ctx.images(source)
     if ctx.quick:
         data = subset(data, 1000, 0)
     cfg = TrainConfig(epochs=1 if ctx.quick else 2, batch_size=64, seed=0, device="cpu")
@@ -75,7 +75,7 @@ def small_data(ctx: Context) -> Outcome:
     from threefigures.figures.claims import Series, draw_line_panels
 
     name = ctx.data or "digits"
-    data = ctx.dataset(name)
+    data = ctx.images(name)
     sizes = QUICK_SIZES if ctx.quick else FULL_SIZES.get(name, [100, 300, 1000, 4000])
     sizes = [n for n in sizes if n <= len(data.train_y)] or [len(data.train_y)]
     steps = QUICK_STEPS if ctx.quick else STEPS

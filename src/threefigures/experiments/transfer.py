@@ -44,8 +44,8 @@ import torch
 from torch import nn
 
 from threefigures.config import TrainConfig
-from threefigures.data import Dataset, is_sequence_data
-from threefigures.errors import CheckpointError, ConfigError, DataError
+from threefigures.data import Dataset
+from threefigures.errors import CheckpointError, ConfigError
 from threefigures.experiments.core import Context, Outcome, conclude, mean_std, register, subset
 from threefigures.experiments.plots import bar
 from threefigures.experiments.verdict import Comparison, compare
@@ -71,21 +71,6 @@ QUICK_PRETRAIN_SIZE, QUICK_TEST = 1000, 1000
 
 def _epochs(n: int, quick: bool) -> int:
     return QUICK_EPOCHS if quick else max(1, min(150, math.ceil(STEPS * 32 / n)))
-
-
-def _load(ctx: Context, name: str) -> Dataset:
-    try:
-        data: Dataset = ctx.dataset(name)
-    except DataError as exc:
-        if name != "fashion-mnist":
-            raise
-        raise DataError(
-            f"the {ctx.name} experiment needs fashion-mnist: install it with "
-            f"`apt-get install dataset-fashion-mnist` ({exc})"
-        ) from None
-    if is_sequence_data(data):
-        raise ConfigError(f"the transfer experiment needs image datasets, not {name!r}")
-    return data
 
 
 def read_pretrained(path: Path) -> dict[str, torch.Tensor]:
@@ -158,7 +143,7 @@ def transfer(ctx: Context) -> Outcome:
     # A user's file is read first: a pickle is refused before anything else happens.
     user_tensors = read_pretrained(ctx.pretrained) if ctx.pretrained is not None else None
     target_name = ctx.data or "digits"
-    target = _load(ctx, target_name)
+    target = ctx.images(target_name)
     if ctx.quick and len(target.test_y) > QUICK_TEST:
         target = dataclasses.replace(
             target, test_x=target.test_x[:QUICK_TEST], test_y=target.test_y[:QUICK_TEST]
@@ -174,7 +159,7 @@ def transfer(ctx: Context) -> Outcome:
         ctx.log(f" pretrained weights: {weights_path}")
     else:
         source_name = "digits" if target_name == "fashion-mnist" else "fashion-mnist"
-        source = _load(ctx, source_name)
+        source = ctx.images(source_name)
         if ctx.quick:
             source = subset(source, QUICK_PRETRAIN_SIZE, 0)
             source = dataclasses.replace(

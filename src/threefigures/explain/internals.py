@@ -155,7 +155,7 @@ def rnn_internals(model: nn.Module, inputs: torch.Tensor, *, length: int | None 
     rnn = model.rnn
     cell_type = model.config.cell
     with torch.no_grad():
-        seq = model._steps(x)[0]  # (T, F)
+        seq = model.input_steps(x)[0]  # (T, F)
         if length is not None:
             seq = seq[:length]
         layers: list[list[DirectionTrace]] = []

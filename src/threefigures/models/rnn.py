@@ -108,7 +108,7 @@ class RNN(Network):
         )
         self.out = nn.Linear(width, config.num_classes)
 
-    def _steps(self, x: torch.Tensor) -> torch.Tensor:
+    def input_steps(self, x: torch.Tensor) -> torch.Tensor:
         """Turn the input into a (B, T, features) sequence."""
         if self.embedding is not None:
             return self.embedding(x.long())  # (B, T, E)
@@ -122,7 +122,7 @@ class RNN(Network):
     ) -> tuple[torch.Tensor | None, Any, torch.Tensor | None]:
         """Run the cell: (per-step outputs (B, T, D*H) — None when neither needed nor asked
         for with ``keep_steps`` — the final state, and the lengths on the CPU or None)."""
-        seq = self._steps(x)  # (B, T, F)
+        seq = self.input_steps(x)  # (B, T, F)
         steps = seq.shape[1]
         need_steps = keep_steps or self.config.sequence_output or self.attention is not None
         out: torch.Tensor | None = None

@@ -13,7 +13,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from threefigures.data.preprocess import preprocess_path
 from threefigures.errors import ImageError
 from threefigures.training import predict_proba
 
@@ -52,6 +51,8 @@ def predict_images(
     paths: Sequence[str | Path], model: nn.Module, classes: list[str], *, top_k: int = 3
 ) -> list[Prediction]:
     """Classify image files; each bad file gets its own one-line error, the rest go on."""
+    from threefigures.data.preprocess import preprocess_path  # scipy: only when predicting
+
     results: list[Prediction] = []
     ready: list[tuple[int, np.ndarray]] = []
     for path in paths:
