@@ -420,3 +420,16 @@ def test_older_config_without_attention_key_still_loads() -> None:
     del raw["model"]["cell"]  # any other missing key is still an error
     with pytest.raises(ConfigError, match="missing keys cell"):
         RunConfig.from_dict(raw)
+
+
+def test_parse_augment_reads_a_comma_list() -> None:
+    from threefigures.config import parse_augment
+
+    assert parse_augment("flip,rotate") == ("flip", "rotate")
+    assert parse_augment("") == ()
+    assert parse_augment("  ") == ()
+    assert parse_augment(" Shift , brightness,") == ("shift", "brightness")
+    assert parse_augment("flip,flip") == ("flip",)
+    with pytest.raises(ConfigError, match="flip, rotate, brightness, shift") as err:
+        parse_augment("flip,zoom")
+    assert "zoom" in str(err.value)

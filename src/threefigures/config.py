@@ -37,6 +37,20 @@ def unknown_augmentation(ops: Sequence[str]) -> str | None:
     return None
 
 
+def parse_augment(text: str) -> tuple[str, ...]:
+    """A comma list such as ``"flip, Rotate"`` → ``("flip", "rotate")``: case and spaces
+    ignored, empty items and repeats dropped, an unknown name a :class:`ConfigError`."""
+    ops: list[str] = []
+    for piece in text.split(","):
+        name = piece.strip().lower()
+        if name and name not in ops:
+            ops.append(name)
+    error = unknown_augmentation(ops)
+    if error:
+        raise ConfigError(error)
+    return tuple(ops)
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Which dataset to use and how much of its training part to hold out for validation."""

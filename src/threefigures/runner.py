@@ -11,19 +11,18 @@ import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from threefigures.config import DataConfig, ModelConfig, RunConfig
+from threefigures.config import RunConfig
 from threefigures.data import AnyDataset, Dataset, is_sequence_data, load_data
 from threefigures.errors import CheckpointError, ConfigError, ThreeFiguresError
 from threefigures.models import create_model, model_config_for
 from threefigures.outputs.explain import Explanation, explain_inputs
-from threefigures.outputs.figures import run_extras, write_outputs
+from threefigures.outputs.figures import draw_figures, run_extras, write_outputs
 from threefigures.outputs.predict import Prediction, predict_images
 from threefigures.runs import lifecycle
 from threefigures.runs.folder import (
@@ -319,42 +318,6 @@ def evaluate_run(
     else:
         raise ConfigError(f"unknown split {split!r}; choose test, train or all")
     return evaluate(model, x, y, num_classes=len(classes)), record, classes, data
-
-
-def draw_figures(
-    model: nn.Module, data: AnyDataset, result: FitResult, out_dir: str | Path
-) -> dict[str, Path]:
-    """The three figures and report for a model trained with :func:`fit` in Python."""
-    if result.test is None:
-        raise ThreeFiguresError("draw_figures needs a fit result with a test evaluation")
-    folder = Path(out_dir)
-    model_config = getattr(model, "config", None)
-    if not isinstance(model_config, ModelConfig):
-        raise ThreeFiguresError("draw_figures needs a model built by create_model")
-    config = RunConfig(data=DataConfig(name=data.name), model=model_config, train=result.config)
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    record = RunRecord(
-        id="python-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S"),
-        created_at=now,
-        updated_at=now,
-        status="finished",
-        data_name=data.name,
-        model_name=model_config.name,
-        epochs_planned=result.config.epochs,
-        epochs_done=result.epochs_done,
-        test_accuracy=result.test.accuracy,
-        seconds=result.train_seconds,
-        device=result.device,
-        run_dir=folder,
-        config=config.to_dict(),
-        info={},
-        error=None,
-    )
-    extra = {"device": result.device, "precision": result.precision, "sizes": result.sizes}
-    timings = {"train_seconds": result.train_seconds}
-    return write_outputs(
-        record, model, config, data, result.history, result.test, timings, None, extra
-    )
 
 
 # --- looking inside stored runs ---------------------------------------------------------------

@@ -17,7 +17,6 @@ from threefigures.data.augment import (
     affine_theta,
     augment_batch,
     augment_in_chunks,
-    parse_augment,
     warp,
 )
 from threefigures.figures.augment import draw_augment_preview
@@ -322,17 +321,6 @@ def test_cuda_batch_with_cpu_generator():
 
 
 # ---------------------------------------------------------------- config and parsing
-
-
-def test_parse_augment():
-    assert parse_augment("flip,rotate") == ("flip", "rotate")
-    assert parse_augment("") == ()
-    assert parse_augment("  ") == ()
-    assert parse_augment(" Shift , brightness,") == ("shift", "brightness")
-    assert parse_augment("flip,flip") == ("flip",)
-    with pytest.raises(ValueError, match="flip, rotate, brightness, shift") as err:
-        parse_augment("flip,zoom")
-    assert "zoom" in str(err.value)
 
 
 def test_augment_config_validation_and_helpers():

@@ -21,11 +21,11 @@ import typer
 from threefigures.cli import claims, data, inspect, runs, training, web
 from threefigures.cli.common import (
     PROCESS_START,
+    STATE,
     MethodOpt,
     RunOpt,
     StoreOpt,
-    _say,
-    _state,
+    say,
 )
 
 __all__ = [
@@ -68,8 +68,8 @@ def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
     store: StoreOpt = None,
 ) -> None:
-    _state["debug"] = debug
-    _state["store"] = store
+    STATE["debug"] = debug
+    STATE["store"] = store
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,15 +86,15 @@ def main(argv: list[str] | None = None) -> int:
     except ThreeFiguresError as exc:
         if debug:
             raise
-        _say(f"error: {exc}", err=True)
+        say(f"error: {exc}", err=True)
         return 1
     except KeyboardInterrupt:
-        _say("error: interrupted", err=True)
+        say("error: interrupted", err=True)
         return 130
     except Exception as exc:
         if debug:
             raise
-        _say(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+        say(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
         return 1
     return 0
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from threefigures.cli.common import StoreOpt, _echo, _say, _store
+from threefigures.cli.common import StoreOpt, echo, open_store, say
 
 
 def experiment(
@@ -44,12 +44,12 @@ def experiment(
         quick=quick,
         data=data,
         out_dir=out,
-        store=_store(store),
-        log=_echo,
+        store=open_store(store),
+        log=echo,
         pretrained=pretrained,
         reuse=reuse,
     )
     for report in reports:
-        _say(f"{report.name}: {report.outcome.verdict.label} — {report.folder / 'result.json'}")
+        say(f"{report.name}: {report.outcome.verdict.label} — {report.folder / 'result.json'}")
     if page is not None:
-        _say(f"claims page: {page}")
+        say(f"claims page: {page}")

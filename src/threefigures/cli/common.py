@@ -15,7 +15,7 @@ import typer
 PROCESS_START = time.perf_counter()
 
 #: Set by the top-level callback from ``threefigures [--debug] [--store PATH] COMMAND``.
-_state: dict[str, Any] = {"debug": False, "store": None}
+STATE: dict[str, Any] = {"debug": False, "store": None}
 
 StoreOpt = Annotated[
     Path | None,
@@ -34,34 +34,29 @@ MethodOpt = Annotated[
 ]
 
 
-def _store(path: Path | None) -> Any:
+def open_store(path: Path | None) -> Any:
     from threefigures.runs.store import Store
 
-    return Store(path or _state["store"])
+    return Store(path or STATE["store"])
 
 
-def _say(msg: str, err: bool = False) -> None:
+def say(msg: str, err: bool = False) -> None:
     """Print one message. File names that are not valid UTF-8 reach Python as surrogate
     escapes, which no terminal encoding accepts: show them as U+FFFD instead of failing."""
     text = str(msg).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     typer.echo(text, err=err)
 
 
-def _echo(msg: str) -> None:
-    _say(msg)
+def echo(msg: str) -> None:
+    say(msg)
 
 
-def _joined(values: tuple[Any, ...], sep: str = ",") -> str:
+def joined(values: tuple[Any, ...], sep: str = ",") -> str:
     """A tuple default as the option text that means it: ``(16, 32)`` → ``"16,32"``."""
     return sep.join(str(v) for v in values)
 
 
-def _split(text: str) -> tuple[str, ...]:
-    """A comma list's non-empty items: ``"rotate, shift"`` → ``("rotate", "shift")``."""
-    return tuple(part.strip() for part in text.split(",") if part.strip())
-
-
-def _parse_ints(text: str, flag: str) -> tuple[int, ...]:
+def parse_ints(text: str, flag: str) -> tuple[int, ...]:
     from threefigures.errors import ConfigError
 
     try:
@@ -73,7 +68,7 @@ def _parse_ints(text: str, flag: str) -> tuple[int, ...]:
     return values
 
 
-def _parse_layers(text: str) -> tuple[int, ...]:
+def parse_layers(text: str) -> tuple[int, ...]:
     from threefigures.errors import ConfigError
 
     try:

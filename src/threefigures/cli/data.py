@@ -8,14 +8,21 @@ from typing import Annotated
 
 import typer
 
-from threefigures.cli.common import RunOpt, StoreOpt, _echo, _joined, _parse_ints, _split, _store
-from threefigures.config import AUGMENTATIONS, DataConfig, TrainConfig
+from threefigures.cli.common import (
+    RunOpt,
+    StoreOpt,
+    echo,
+    joined,
+    open_store,
+    parse_ints,
+)
+from threefigures.config import AUGMENTATIONS, DataConfig, TrainConfig, parse_augment
 
 
 def augment_preview(
     augment: Annotated[
         str, typer.Option(help=f"Comma list of {', '.join(AUGMENTATIONS)}.")
-    ] = _joined(AUGMENTATIONS),
+    ] = joined(AUGMENTATIONS),
     data: Annotated[str, typer.Option("--data")] = DataConfig.name,
     rotate_deg: Annotated[float, typer.Option("--rotate-deg")] = TrainConfig.rotate_deg,
     brightness: Annotated[float, typer.Option("--brightness")] = TrainConfig.brightness,
@@ -29,10 +36,10 @@ def augment_preview(
     from threefigures.outputs.augment import augment_preview as draw_preview
 
     train = TrainConfig(
-        augment=_split(augment), rotate_deg=rotate_deg, brightness=brightness, shift=shift
+        augment=parse_augment(augment), rotate_deg=rotate_deg, brightness=brightness, shift=shift
     )
     path = draw_preview(train, out, data=data, n=n, copies=copies, seed=seed)
-    _echo(f"wrote {path}")
+    echo(f"wrote {path}")
 
 
 def generate(
@@ -53,7 +60,7 @@ def generate(
 
     if not temperature > 0:
         raise ConfigError(f"--temperature must be > 0, got {temperature}")
-    model, record, config, _classes = load_run_model(_store(store), run)
+    model, record, config, _classes = load_run_model(open_store(store), run)
     if not config.model.sequence_output:
         raise ConfigError(f"run {record.id} is not a next-character model (train on names-next)")
     vocab = list(VOCAB)  # every names run reads the same alphabet
@@ -65,7 +72,7 @@ def generate(
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     for name in names:
-        _echo(name)
+        echo(name)
 
 
 def bench_devices(
@@ -79,10 +86,10 @@ def bench_devices(
     from threefigures.outputs.devices import run_device_bench
 
     _rows, note, path = run_device_bench(
-        out, batch_sizes=_parse_ints(batch_sizes, "--batch-sizes"), steps=steps, log=_echo
+        out, batch_sizes=parse_ints(batch_sizes, "--batch-sizes"), steps=steps, log=echo
     )
-    _echo(note)
-    _echo(f"wrote {path}")
+    echo(note)
+    echo(f"wrote {path}")
 
 
 def models() -> None:
@@ -90,7 +97,7 @@ def models() -> None:
     from threefigures.models import list_models
 
     for entry in list_models():
-        _echo(f"{entry.name:<12} {entry.summary}")
+        echo(f"{entry.name:<12} {entry.summary}")
 
 
 def datasets() -> None:
@@ -98,4 +105,4 @@ def datasets() -> None:
     from threefigures.data import list_datasets
 
     for name in list_datasets():
-        _echo(name)
+        echo(name)

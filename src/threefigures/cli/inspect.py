@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from threefigures.cli.common import MethodOpt, RunOpt, StoreOpt, _say, _store
+from threefigures.cli.common import MethodOpt, RunOpt, StoreOpt, open_store, say
 
 
 def predict(
@@ -33,7 +33,7 @@ def predict(
     from threefigures.outputs.predict import explain_predictions, save_network_inputs
     from threefigures.runner import load_run_model, predict_images
 
-    model, record, _config, classes = load_run_model(_store(store), run)
+    model, record, _config, classes = load_run_model(open_store(store), run)
     results = predict_images(images, model, classes)
     if show_input is not None:
         save_network_inputs(results, show_input)
@@ -48,16 +48,16 @@ def predict(
             if i in figures:
                 row["explanation"] = {"method": method, "figure": str(figures[i])}
             rows.append(row)
-        _say(json.dumps({"run": record.id, "predictions": rows}, indent=2))
+        say(json.dumps({"run": record.id, "predictions": rows}, indent=2))
     else:
         for res in results:
             if res.error:
-                _say(f"error: {res.error}", err=True)
+                say(f"error: {res.error}", err=True)
                 continue
             top = ", ".join(f"{c} {100 * p:.1f}%" for c, p in res.top or [])
-            _say(f"{res.path}: {res.class_name}   ({top})")
+            say(f"{res.path}: {res.class_name}   ({top})")
             for note in res.notes:
-                _say(f"    {note}")
+                say(f"    {note}")
     if failed:
         raise typer.Exit(1)
 
@@ -84,7 +84,7 @@ def explain(
     """Why did the network answer that? One attribution figure per input (Captum)."""
     from threefigures.runner import explain_inputs, load_run_model
 
-    model, record, config, classes = load_run_model(_store(store), run)
+    model, record, config, classes = load_run_model(open_store(store), run)
     folder = out if out is not None else record.run_dir / "explain"
     results = explain_inputs(
         inputs, model, config, classes, folder, method=method, target=target, layer=layer
@@ -95,15 +95,15 @@ def explain(
             "method": method,
             "explanations": [r.to_json() for r in results],
         }
-        _say(json.dumps(payload, indent=2))
+        say(json.dumps(payload, indent=2))
     else:
         for res in results:
             if res.error:
-                _say(f"error: {res.error}", err=True)
+                say(f"error: {res.error}", err=True)
                 continue
             assert res.probability is not None
             delta = "" if res.delta is None else f", completeness error {res.delta:+.4f}"
-            _say(
+            say(
                 f"{res.source}: {res.class_name} ({100 * res.probability:.1f}%) — {method} for "
                 f"class {res.target}{delta} → {res.figure}"
             )
@@ -138,17 +138,17 @@ def inside(
         raise ConfigError("--sample needs at least 3 examples")
     result, record = inside_run(
         run,
-        store=_store(store),
+        store=open_store(store),
         input_path=input_image,
         out_dir=out,
         method=method,
         projection=projection,
         sample=sample,
     )
-    _say(f"run {record.id}: {len(result.figures)} figures in {result.seconds:.1f} s")
+    say(f"run {record.id}: {len(result.figures)} figures in {result.seconds:.1f} s")
     for fig in result.figures:
-        _say(f"  {fig.title}: {fig.path}")
+        say(f"  {fig.title}: {fig.path}")
     separation = result.numbers.get("separation")
     if separation:
         text = ", ".join(f"{k} {v:.2f}" for k, v in separation.items() if v is not None)
-        _say(f"  class separation (silhouette) by layer: {text}")
+        say(f"  class separation (silhouette) by layer: {text}")

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from threefigures.cli.common import RunOpt, StoreOpt, _echo, _say, _store
+from threefigures.cli.common import RunOpt, StoreOpt, echo, open_store, say
 
 runs_app = typer.Typer(help="List stored runs, or show one with `runs show RUN`.")
 
@@ -18,9 +18,9 @@ def figures(run: RunOpt = "latest", store: StoreOpt = None) -> None:
     """Redraw the three figures and the report of a stored run."""
     from threefigures.runner import redraw
 
-    paths = redraw(run, store=_store(store))
+    paths = redraw(run, store=open_store(store))
     for kind, path in paths.items():
-        _echo(f"{kind:<10} {path}")
+        echo(f"{kind:<10} {path}")
 
 
 def evaluate(
@@ -37,11 +37,11 @@ def evaluate(
     from threefigures.runner import evaluate_run
 
     result, record, classes, ds = evaluate_run(
-        run, data, data_dir=data_dir, split=split, store=_store(store)
+        run, data, data_dir=data_dir, split=split, store=open_store(store)
     )
     per_class = result.per_class_accuracy()
     if as_json:
-        _say(
+        say(
             json.dumps(
                 {
                     "run": record.id,
@@ -58,20 +58,20 @@ def evaluate(
             )
         )
         return
-    _echo(f"run {record.id} on {ds.name} ({split}, {len(result.labels):,} images)")
-    _echo(f"accuracy {100 * result.accuracy:.2f}%   loss {result.loss:.4f}")
-    _echo("class            n  accuracy")
+    echo(f"run {record.id} on {ds.name} ({split}, {len(result.labels):,} images)")
+    echo(f"accuracy {100 * result.accuracy:.2f}%   loss {result.loss:.4f}")
+    echo("class            n  accuracy")
     for i, name in enumerate(classes):
         acc = per_class[i]
-        _echo(
+        echo(
             f"{name[:12]:<12} {int(result.confusion[i].sum()):>5}  "
             f"{'—' if acc is None else f'{100 * acc:6.2f}%'}"
         )
-    _echo("confusion (rows true, columns predicted):")
+    echo("confusion (rows true, columns predicted):")
     width = max(4, len(str(int(result.confusion.max()))) + 1)
-    _echo("     " + "".join(f"{j:>{width}}" for j in range(len(classes))))
+    echo("     " + "".join(f"{j:>{width}}" for j in range(len(classes))))
     for i, row in enumerate(result.confusion):
-        _echo(f"{i:>4} " + "".join(f"{int(v):>{width}}" for v in row))
+        echo(f"{i:>4} " + "".join(f"{int(v):>{width}}" for v in row))
 
 
 def export(
@@ -85,9 +85,9 @@ def export(
     from threefigures.outputs.export import export_onnx
     from threefigures.runner import load_run_model
 
-    model, record, _config, _classes = load_run_model(_store(store), run)
+    model, record, _config, _classes = load_run_model(open_store(store), run)
     result = export_onnx(model, onnx)
-    _echo(
+    echo(
         f"run {record.id} → {result.path} (opset {result.opset}, {result.exporter}); "
         f"onnxruntime vs torch max |diff| {result.max_abs_diff:.2e}"
     )
@@ -102,11 +102,11 @@ def runs_list(
     """List stored runs: id, when, data, model, epochs, test accuracy, seconds, status."""
     if ctx.invoked_subcommand is not None:
         return
-    records = _store(store).list_runs(limit=limit)
+    records = open_store(store).list_runs(limit=limit)
     if not records:
-        _echo("no runs yet: try `threefigures demo`")
+        echo("no runs yet: try `threefigures demo`")
         return
-    _echo(
+    echo(
         f"{'id':<22} {'when (UTC)':<20} {'data':<15} {'model':<12} {'epochs':>6} "
         f"{'test acc':>8} {'seconds':>8}  status"
     )
@@ -115,7 +115,7 @@ def runs_list(
         secs = "—" if r.seconds is None else f"{r.seconds:.1f}"
         layers = ",".join(str(n) for n in r.config.get("model", {}).get("layers", []))
         model = f"{r.model_name}[{layers}]" if layers else r.model_name
-        _echo(
+        echo(
             f"{r.id:<22} {r.created_at[:19].replace('T', ' '):<20} {r.data_name[:15]:<15} "
             f"{model[:12]:<12} {f'{r.epochs_done}/{r.epochs_planned}':>6} "
             f"{acc:>8} {secs:>8}  {r.status}"
@@ -128,21 +128,21 @@ def runs_show(
     store: StoreOpt = None,
 ) -> None:
     """One run: its config, status, files and per-epoch table."""
-    st = _store(store)
+    st = open_store(store)
     r = st.resolve(run)
-    _echo(f"run       {r.id}")
-    _echo(f"status    {r.status}" + (f" ({r.error})" if r.error else ""))
-    _echo(f"created   {r.created_at}   updated {r.updated_at}")
-    _echo(f"data      {r.data_name}")
-    _echo(f"model     {r.model_name} {r.config.get('model', {}).get('layers')}")
-    _echo(f"epochs    {r.epochs_done}/{r.epochs_planned}")
-    _echo(f"test acc  {'—' if r.test_accuracy is None else f'{100 * r.test_accuracy:.2f}%'}")
-    _echo(f"device    {r.device or '—'}")
-    _echo(f"folder    {r.run_dir}")
+    echo(f"run       {r.id}")
+    echo(f"status    {r.status}" + (f" ({r.error})" if r.error else ""))
+    echo(f"created   {r.created_at}   updated {r.updated_at}")
+    echo(f"data      {r.data_name}")
+    echo(f"model     {r.model_name} {r.config.get('model', {}).get('layers')}")
+    echo(f"epochs    {r.epochs_done}/{r.epochs_planned}")
+    echo(f"test acc  {'—' if r.test_accuracy is None else f'{100 * r.test_accuracy:.2f}%'}")
+    echo(f"device    {r.device or '—'}")
+    echo(f"folder    {r.run_dir}")
     for kind, path in sorted(st.artifacts(r.id).items()):
-        _echo(f"  {kind:<10} {path}")
-    _echo("epoch  train loss   val loss   val acc  seconds")
+        echo(f"  {kind:<10} {path}")
+    echo("epoch  train loss   val loss   val acc  seconds")
     for m in st.metrics(r.id):
         vl = "—" if m["val_loss"] is None else f"{m['val_loss']:.4f}"
         va = "—" if m["val_accuracy"] is None else f"{100 * m['val_accuracy']:.2f}%"
-        _echo(f"{m['epoch']:>5}  {m['train_loss']:>10.4f}  {vl:>9}  {va:>8}  {m['seconds']:>7.2f}")
+        echo(f"{m['epoch']:>5}  {m['train_loss']:>10.4f}  {vl:>9}  {va:>8}  {m['seconds']:>7.2f}")

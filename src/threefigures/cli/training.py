@@ -14,12 +14,11 @@ import typer
 from threefigures.cli.common import (
     PROCESS_START,
     StoreOpt,
-    _echo,
-    _joined,
-    _parse_ints,
-    _parse_layers,
-    _split,
-    _store,
+    echo,
+    joined,
+    open_store,
+    parse_ints,
+    parse_layers,
 )
 from threefigures.config import (
     ACTIVATIONS,
@@ -33,18 +32,19 @@ from threefigures.config import (
     DataConfig,
     ModelConfig,
     TrainConfig,
+    parse_augment,
 )
 from threefigures.data.names import FOLDER_PREFIX, IMAGE_DATASETS, SEQUENCE_DATASETS
 
 
 def _print_outcome(outcome: Any) -> None:
     run = outcome.run
-    _echo("")
-    _echo(f"run {run.id} finished in {run.seconds:.1f} s on {run.device}")
+    echo("")
+    echo(f"run {run.id} finished in {run.seconds:.1f} s on {run.device}")
     for kind in ("figure1", "figure2", "figure3", "report", "weights"):
         if kind in outcome.paths:
-            _echo(f"  {kind:<8} {outcome.paths[kind]}")
-    _echo(
+            echo(f"  {kind:<8} {outcome.paths[kind]}")
+    echo(
         f"test accuracy: {100 * outcome.test.accuracy:.2f}% "
         f"on {len(outcome.test.labels):,} held-out examples"
     )
@@ -69,17 +69,17 @@ def demo(
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, device=device))
     outcome = train_run(
         config,
-        store=_store(store),
+        store=open_store(store),
         out_dir=out,
         progress=True,
-        log=_echo,
+        log=echo,
         process_start=PROCESS_START,
     )
     if outcome is None:  # a torchrun worker rank: rank 0 reports
         return
     _print_outcome(outcome)
     if outcome.test.accuracy < min_accuracy:
-        _echo(
+        echo(
             f"error: test accuracy {100 * outcome.test.accuracy:.2f}% "
             f"is below {100 * min_accuracy:.0f}%"
         )
@@ -108,7 +108,7 @@ def train(
         str | None,
         typer.Option(
             "--layers",
-            help=f"MLP hidden layers (default {_joined(ModelConfig.layers)}) or the CNN's head "
+            help=f"MLP hidden layers (default {joined(ModelConfig.layers)}) or the CNN's head "
             "(default 128).",
         ),
     ] = None,
@@ -118,7 +118,7 @@ def train(
     ] = ModelConfig.dropout,
     channels: Annotated[
         str, typer.Option(help="CNN: channels per conv block, e.g. 16,32.")
-    ] = _joined(ModelConfig.channels),
+    ] = joined(ModelConfig.channels),
     kernel_size: Annotated[
         int, typer.Option("--kernel-size", help="CNN kernel size (odd).")
     ] = ModelConfig.kernel_size,
@@ -170,7 +170,7 @@ def train(
     ] = TrainConfig.early_stopping,
     augment: Annotated[
         str, typer.Option(help=f"Comma list of {', '.join(AUGMENTATIONS)} (images only).")
-    ] = _joined(TrainConfig.augment),
+    ] = joined(TrainConfig.augment),
     rotate_deg: Annotated[float, typer.Option("--rotate-deg")] = TrainConfig.rotate_deg,
     brightness: Annotated[float, typer.Option("--brightness")] = TrainConfig.brightness,
     shift: Annotated[
@@ -199,13 +199,13 @@ def train(
 
     if resume is not None:
         outcome = resume_run(
-            resume, store=_store(store), progress=not quiet, log=_echo, epochs=epochs
+            resume, store=open_store(store), progress=not quiet, log=echo, epochs=epochs
         )
         _print_outcome(outcome)
         return
     # --layers unset (or empty): the model's own default, e.g. the CNN's 128-unit head
-    given_layers = {"layers": _parse_layers(layers)} if layers else {}
-    channel_sizes = _parse_ints(channels, "--channels")
+    given_layers = {"layers": parse_layers(layers)} if layers else {}
+    channel_sizes = parse_ints(channels, "--channels")
     config = RunConfig(
         data=DataConfig(name=data, data_dir=data_dir, val_fraction=val_fraction, binary=binary),
         model=default_config(
@@ -236,7 +236,7 @@ def train(
             gamma=gamma,
             grad_clip=grad_clip,
             early_stopping=early_stopping,
-            augment=_split(augment),
+            augment=parse_augment(augment),
             rotate_deg=rotate_deg,
             brightness=brightness,
             shift=shift,
@@ -249,10 +249,10 @@ def train(
     config.validate()  # every bad value is one ConfigError line, before anything is written
     run_outcome = train_run(
         config,
-        store=_store(store),
+        store=open_store(store),
         out_dir=out,
         progress=not quiet,
-        log=_echo,
+        log=echo,
         process_start=PROCESS_START,
     )
     if run_outcome is not None:  # None: a torchrun worker rank, which writes nothing

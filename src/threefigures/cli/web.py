@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from threefigures.cli.common import StoreOpt, _echo, _state
+from threefigures.cli.common import STATE, StoreOpt, echo
 from threefigures.web.settings import MIB, Settings
 
 
@@ -49,7 +49,7 @@ def serve(
     if not math.isfinite(max_upload_mb):
         raise ConfigError(f"--max-upload-mb must be a finite number, got {max_upload_mb}")
     settings = Settings(
-        store=store or _state["store"],
+        store=store or STATE["store"],
         run=run,
         host=host,
         port=port,
@@ -57,5 +57,5 @@ def serve(
         workers=workers,
         max_concurrent_uploads=max_concurrent_uploads,
     ).validate()
-    _echo(f"threefigures web page on http://{host}:{port}/ (Ctrl-C stops it)")
+    echo(f"threefigures web page on http://{host}:{port}/ (Ctrl-C stops it)")
     run_server(settings)

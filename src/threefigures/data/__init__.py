@@ -28,9 +28,6 @@ if TYPE_CHECKING:
 #: What ``load_data`` returns: an image dataset or a sequence (token id) dataset.
 AnyDataset: TypeAlias = "Dataset | SequenceDataset"
 
-#: Kept under its old name: the sequence dataset names (the table is ``data/names.py``).
-SEQUENCE_NAMES = SEQUENCE_DATASETS
-
 _FROM_SOURCES = ("Dataset", "cache_dir", "load_dataset", "make_binary", "validation_split")
 
 
@@ -68,7 +65,7 @@ def is_sequence_data(data: object) -> TypeIs[SequenceDataset]:
 
 
 __all__ = [
-    "SEQUENCE_NAMES",
+    "SEQUENCE_DATASETS",
     "AnyDataset",
     "Dataset",
     "cache_dir",

@@ -40,7 +40,6 @@ __all__ = [
     "affine_theta",
     "augment_batch",
     "augment_in_chunks",
-    "parse_augment",
     "warp",
 ]
 
@@ -111,28 +110,6 @@ class AugmentConfig:
             else:
                 parts.append(f"shift ±{100 * self.shift:g}%")
         return " · ".join(parts) if parts else "no augmentation"
-
-
-def parse_augment(text: str) -> tuple[str, ...]:
-    """Parse a CLI list such as ``"flip,rotate"`` into ``("flip", "rotate")``.
-
-    Whitespace and case are ignored, empty text gives ``()``, repeats are dropped.
-
-    Raises:
-        ValueError: for a name that is not one of the augmentations (the message lists them).
-    """
-    ops: list[str] = []
-    for piece in text.split(","):
-        name = piece.strip().lower()
-        if not name:
-            continue
-        if name not in AUGMENTATIONS:
-            raise ValueError(
-                f"unknown augmentation {piece.strip()!r}; choose from {', '.join(AUGMENTATIONS)}"
-            )
-        if name not in ops:
-            ops.append(name)
-    return tuple(ops)
 
 
 def affine_theta(

@@ -29,7 +29,7 @@ from threefigures.errors import ConfigError, DataError
 from threefigures.experiments.verdict import Comparison, Verdict, decide
 from threefigures.models import create_model, model_config_for
 from threefigures.runs.checkpoint import atomic_write_text
-from threefigures.runs.lifecycle import epoch_saver, finish_run, start_run, tracked
+from threefigures.runs.lifecycle import finish_run, record_fit, start_run, tracked
 from threefigures.runs.store import Store
 from threefigures.training import FitResult, fit
 
@@ -210,19 +210,17 @@ class Context:
     ) -> FitResult:
         """``fit`` inside the shared run life cycle: the same folder, config.json, weights
         and store rows (per epoch, with batch losses) as any run, so predict, explain and
-        serve load it like one; a failed or interrupted run is marked so."""
+        serve load it like one; a failed or interrupted run is marked so (an interrupted
+        one is not resumable: it has no optimizer state)."""
         info = {"experiment": self.name, "label": label}
         record = start_run(
             store, run_cfg, data_name=data.name, classes=list(data.classes), info=info
         )
-        with tracked(store, record):
-            result = fit(
-                net,
-                data,
-                run_cfg.train,
-                val_fraction=run_cfg.data.val_fraction,
-                on_epoch_end=epoch_saver(store, record, resumable=False),
-            )
+        with tracked(store, record, resumable=False):
+            result = fit(net, data, run_cfg.train, val_fraction=run_cfg.data.val_fraction)
+            # after fit, as before the life cycle was shared: the claims' fit seconds
+            # (small-data sets them against SVMs and forests) hold no disk writes
+            record_fit(store, record, net, result.history)
         assert result.test is not None
         finish_run(
             store,

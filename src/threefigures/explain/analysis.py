@@ -28,3 +28,10 @@ def top_losses(probabilities: np.ndarray, labels: np.ndarray, k: int = 12) -> np
     losses = example_losses(probabilities, labels)[wrong]
     order = np.argsort(-losses, kind="stable")
     return wrong[order[:k]]
+
+
+def fixed_sample(n: int, k: int, seed: int = 0) -> np.ndarray:
+    """``k`` of ``n`` indices (all of them if fewer), drawn once with ``seed`` and sorted:
+    the same test examples in every figure and every redraw."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=min(k, n), replace=False))

@@ -97,7 +97,9 @@ class ClassScores(nn.Module):
 
 
 def is_token_model(model: nn.Module) -> bool:
-    return getattr(model, "embedding", None) is not None
+    from threefigures.models import Network
+
+    return isinstance(model, Network) and model.reads_tokens
 
 
 def has_rnn(model: nn.Module) -> bool:
@@ -156,7 +158,7 @@ def attribute(
     model.eval()
     device = _device(model)
     tokens = is_token_model(model)
-    x = _prepare(inputs, tokens, device)
+    x = prepare_inputs(inputs, tokens, device)
     if lengths is not None:
         lengths = lengths.to(device=device, dtype=torch.int64)
     scores = ClassScores(model).eval()
@@ -194,7 +196,7 @@ def attribute(
     )
 
 
-def _prepare(inputs: torch.Tensor, tokens: bool, device: torch.device) -> torch.Tensor:
+def prepare_inputs(inputs: torch.Tensor, tokens: bool, device: torch.device) -> torch.Tensor:
     if tokens:
         if inputs.dim() != 2 or inputs.is_floating_point():
             raise ExplainError(f"token input must be (B, T) integer ids, got {inputs.shape}")

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from threefigures.explain.attribution import ExplainError, _prepare, is_token_model
+from threefigures.explain.attribution import ExplainError, is_token_model, prepare_inputs
 
 #: Gate names in the order PyTorch stacks them in ``weight_ih``/``weight_hh``.
 GATES = {
@@ -66,7 +66,7 @@ def layer_activations(
         raise ExplainError(f"no layer-by-layer view for {type(model).__name__}")
     model.eval()
     device = next(model.parameters()).device
-    x = _prepare(inputs, is_token_model(model), device)
+    x = prepare_inputs(inputs, is_token_model(model), device)
     if lengths is not None:
         lengths = lengths.to(device=device, dtype=torch.int64)
     head: list[tuple[str, torch.Tensor]] = []
@@ -83,8 +83,7 @@ def unit_weights(model: nn.Module) -> np.ndarray:
     (channels averaged) — what the unit looks for. MLP hidden units, or perceptron units."""
     from threefigures.models import Network
 
-    layer = model.pixel_units() if isinstance(model, Network) else None
-    if layer is None or not isinstance(model, Network):
+    if not isinstance(model, Network) or (layer := model.pixel_units()) is None:
         raise ExplainError(
             f"first-layer weights are drawn for mlp and perceptron, not {type(model).__name__}"
         )
@@ -140,20 +139,18 @@ def rnn_internals(model: nn.Module, inputs: torch.Tensor, *, length: int | None 
     the real length of a token sequence (padding after it is not read). Gate values lie in
     [0, 1] (sigmoids); the candidate lies in [−1, 1] (tanh).
     """
-    from threefigures.models import RNN, Network
+    from threefigures.models import Network
 
-    if not isinstance(model, Network) or model.recurrent_layer() is None:
+    if not isinstance(model, Network) or (rnn := model.recurrent_layer()) is None:
         raise ExplainError("gates and hidden states are drawn for recurrent networks (--model rnn)")
-    assert isinstance(model, RNN)  # the one recurrent model: its cell is unrolled below
     model.eval()
     device = next(model.parameters()).device
     if is_token_model(model):
         x = inputs.reshape(1, -1)  # (1, T)
     else:
         x = inputs.reshape(1, *model.config.input_shape)  # (1, C, H, W)
-    x = _prepare(x, is_token_model(model), device)
-    rnn = model.rnn
-    cell_type = model.config.cell
+    x = prepare_inputs(x, is_token_model(model), device)
+    cell_type = CELL_TYPES[rnn.mode]
     with torch.no_grad():
         seq = model.input_steps(x)[0]  # (T, F)
         if length is not None:
@@ -170,6 +167,10 @@ def rnn_internals(model: nn.Module, inputs: torch.Tensor, *, length: int | None 
                 [torch.from_numpy(t.hidden).to(seq) for t in traces], dim=-1
             )  # (T, D*H): the next layer reads both directions
     return RNNTrace(cell_type=cell_type, steps=int(seq.shape[0]), layers=layers)
+
+
+#: nn.RNNBase.mode → the cell's name in GATES.
+CELL_TYPES = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn", "RNN_RELU": "rnn"}
 
 
 def _unroll(

@@ -15,7 +15,7 @@ import numpy as np
 
 from ._style import INK, MUTED, PathLike, figure, save
 
-_COLOURS = [
+COLOURS = [
     "#2f6fb3",
     "#e07b2a",
     "#2e8b57",
@@ -60,7 +60,7 @@ def plot_series(
     ``colours`` maps labels to colours across panels (a label keeps its colour; new labels
     take the next one); ``scale`` multiplies y (100 for percentages)."""
     for s in series:
-        colour = s.colour or colours.setdefault(s.label, _COLOURS[len(colours) % len(_COLOURS)])
+        colour = s.colour or colours.setdefault(s.label, COLOURS[len(colours) % len(COLOURS)])
         x = np.asarray(s.x, dtype=float)
         y = np.asarray(s.y, dtype=float) * scale
         ax.plot(
@@ -169,7 +169,7 @@ def draw_grouped_bars(
                     x,
                     mean * scale,
                     width * 0.92,
-                    color=_COLOURS[j % len(_COLOURS)],
+                    color=COLOURS[j % len(COLOURS)],
                     yerr=None if std is None else std * scale,
                     capsize=2,
                     label=label if gi == 0 else None,

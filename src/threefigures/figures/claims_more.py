@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from ._style import INK, MUTED, PathLike, figure, save
-from .claims import _COLOURS, Series, finish_panels, plot_series
+from .claims import COLOURS, Series, finish_panels, plot_series
 
 __all__ = ["PALETTE", "Panel", "Series", "draw_panels", "draw_ratio_bars"]
 
 #: The claims figures' colours, in order: give related series (the same activation before and
 #: after training, say) the same colour by passing ``Series(colour=PALETTE[i])``.
-PALETTE: tuple[str, ...] = tuple(_COLOURS)
+PALETTE: tuple[str, ...] = tuple(COLOURS)
 
 
 @dataclass
@@ -122,7 +122,7 @@ def draw_ratio_bars(
                     x,
                     value,
                     width * 0.92,
-                    color=_COLOURS[j % len(_COLOURS)],
+                    color=COLOURS[j % len(COLOURS)],
                     yerr=std,
                     capsize=2,
                     label=label if label not in ax.get_legend_handles_labels()[1] else None,

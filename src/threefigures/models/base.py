@@ -65,3 +65,23 @@ class Network(nn.Module):
     def recurrent_layer(self) -> nn.RNNBase | None:
         """The recurrent layer whose gates and states can be unrolled, if any."""
         return None
+
+    def input_steps(self, x: torch.Tensor) -> torch.Tensor:
+        """The (B, T, F) sequence the recurrent layer reads (models with one)."""
+        raise NotImplementedError(f"{type(self).__name__} reads no sequence of steps")
+
+    @property
+    def reads_tokens(self) -> bool:
+        """Whether the input is token ids (B, T) rather than pixels."""
+        return False
+
+    @property
+    def attends(self) -> bool:
+        """Whether :meth:`attention_weights` says where the model looked."""
+        return False
+
+    def attention_weights(
+        self, x: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Attention over the input's steps (B, T), rows summing to 1 (models that attend)."""
+        raise ValueError(f"{type(self).__name__} has no attention")

@@ -229,6 +229,14 @@ class RNN(Network):
     def recurrent_layer(self) -> nn.RNNBase | None:
         return self.rnn
 
+    @property
+    def reads_tokens(self) -> bool:
+        return self.embedding is not None
+
+    @property
+    def attends(self) -> bool:
+        return self.attention is not None
+
     @torch.no_grad()
     def inside_activations(
         self, x: torch.Tensor, lengths: torch.Tensor | None

@@ -14,6 +14,7 @@ from torch import nn
 
 from threefigures.config import RunConfig
 from threefigures.errors import DataError, ImageError
+from threefigures.outputs.inside.common import class_names
 from threefigures.outputs.predict import safe_stem
 
 
@@ -88,7 +89,7 @@ def explain_inputs(
 
 def _explanation(source: str, figure: Path, attr: Any, classes: list[str]) -> Explanation:
     probs = attr.probabilities[0]
-    names = classes if len(classes) == len(probs) else [str(i) for i in range(len(probs))]
+    names = class_names(classes, len(probs))
     best = int(probs.argmax())
     return Explanation(
         source=source,

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import platform
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from threefigures.config import RunConfig
+from threefigures.config import DataConfig, ModelConfig, RunConfig
 from threefigures.data import AnyDataset, is_sequence_data
 from threefigures.errors import ThreeFiguresError
+from threefigures.explain.analysis import fixed_sample
 from threefigures.runs.store import RunRecord, Store
 from threefigures.training import EvalResult, FitResult, History
 
@@ -126,7 +127,7 @@ def _draw_figure3(model: nn.Module, data: AnyDataset, test: EvalResult, path: Pa
         return draw_generated(
             names, path, title="Figure 3 — names the model wrote", temperature=0.8
         )
-    idx = figure3_sample(len(test.labels), k=16 if is_sequence_data(data) else FIGURE3_SAMPLES)
+    idx = fixed_sample(len(test.labels), 16 if is_sequence_data(data) else FIGURE3_SAMPLES)
     if is_sequence_data(data):
         from threefigures.figures import draw_sequence_inference
 
@@ -146,12 +147,6 @@ def _draw_figure3(model: nn.Module, data: AnyDataset, test: EvalResult, path: Pa
         labels=test.labels[idx],
         title=f"Figure 3 — inference on {len(idx)} test images never used in training",
     )
-
-
-def figure3_sample(n_test: int, k: int = FIGURE3_SAMPLES, seed: int = 0) -> np.ndarray:
-    """A fixed random sample of test indices (never training data) for Figure 3."""
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(n_test, size=min(k, n_test), replace=False))
 
 
 def write_outputs(
@@ -252,3 +247,39 @@ def run_extras(model: nn.Module, data: AnyDataset, result: FitResult) -> dict[st
 
         extra["majority_baseline"] = majority_baseline(data)
     return extra
+
+
+def draw_figures(
+    model: nn.Module, data: AnyDataset, result: FitResult, out_dir: str | Path
+) -> dict[str, Path]:
+    """The three figures and report for a model trained with :func:`fit` in Python."""
+    if result.test is None:
+        raise ThreeFiguresError("draw_figures needs a fit result with a test evaluation")
+    folder = Path(out_dir)
+    model_config = getattr(model, "config", None)
+    if not isinstance(model_config, ModelConfig):
+        raise ThreeFiguresError("draw_figures needs a model built by create_model")
+    config = RunConfig(data=DataConfig(name=data.name), model=model_config, train=result.config)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    record = RunRecord(
+        id="python-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S"),
+        created_at=now,
+        updated_at=now,
+        status="finished",
+        data_name=data.name,
+        model_name=model_config.name,
+        epochs_planned=result.config.epochs,
+        epochs_done=result.epochs_done,
+        test_accuracy=result.test.accuracy,
+        seconds=result.train_seconds,
+        device=result.device,
+        run_dir=folder,
+        config=config.to_dict(),
+        info={},
+        error=None,
+    )
+    extra = {"device": result.device, "precision": result.precision, "sizes": result.sizes}
+    timings = {"train_seconds": result.train_seconds}
+    return write_outputs(
+        record, model, config, data, result.history, result.test, timings, None, extra
+    )

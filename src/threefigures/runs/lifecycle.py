@@ -1,13 +1,13 @@
-"""A run's life cycle, the one copy every trainer uses (``train``, ``--resume``, the
-experiments, the web page):
+"""A run's life cycle, the one copy every trainer uses (``train``, ``--resume`` and the
+experiments):
 
     start_run      a run id, its folder, config.json, a "running" row in the store
     epoch_saver    each epoch: weights → training state → the store's metrics row
-    tracked        Ctrl-C → "interrupted" (resumable), any other failure → "failed"
+                   (or record_fit once after fit, for runs that are rerun, not resumed)
+    tracked        Ctrl-C → "interrupted", any other failure → "failed"
     finish_run     "finished", with its test accuracy, seconds and device
 
-The order inside an epoch is the crash-safety rule: whatever the store calls finished is on
-disk already.
+The order is the crash-safety rule: whatever the store calls finished is on disk already.
 """
 
 from __future__ import annotations
@@ -63,49 +63,56 @@ def start_run(
     )
 
 
-def epoch_saver(store: Store, record: RunRecord, *, resumable: bool = True) -> EpochCallback:
-    """``fit``'s ``on_epoch_end``: save the epoch, then record it.
-
-    ``resumable=False`` (the experiments: a claim's runs are rerun, not resumed) skips the
-    optimizer state.
-    """
+def epoch_saver(store: Store, record: RunRecord) -> EpochCallback:
+    """``fit``'s ``on_epoch_end``: save the epoch (weights, then the full training state for
+    ``--resume``), then record it in the store."""
     folder = record.run_dir
 
     def on_epoch_end(
         model: nn.Module, optimizer: Any, scheduler: Any, history: History, epoch: int
     ) -> None:
-        # Weights first, then the full training state, then the store row: whatever the
-        # store says is finished is on disk.
         save_weights(model, folder / WEIGHTS_FILE)
-        if resumable:
-            info = {"epochs_done": epoch, "history": history.to_dict()}
-            save_train_state(folder / STATE_FILE, model, optimizer, scheduler, info)
-        start = len(history.batch_loss) - sum(1 for e in history.batch_epoch if e > epoch - 1)
-        batches = [
-            (start + i, history.batch_epoch[start + i], history.batch_loss[start + i])
-            for i in range(len(history.batch_loss) - start)
-        ]
-        store.record_epoch(
-            record.id,
-            epoch=epoch,
-            train_loss=history.epoch_loss[-1],
-            val_loss=history.val_loss[-1],
-            val_accuracy=history.val_accuracy[-1],
-            seconds=history.epoch_seconds[-1],
-            batches=batches,
-        )
+        info = {"epochs_done": epoch, "history": history.to_dict()}
+        save_train_state(folder / STATE_FILE, model, optimizer, scheduler, info)
+        _record_epoch(store, record, history, epoch)
 
     return on_epoch_end
 
 
+def record_fit(store: Store, record: RunRecord, model: nn.Module, history: History) -> None:
+    """After ``fit``: the weights, then every epoch's row (with its batch losses). For runs
+    that are rerun rather than resumed (the experiments): no per-epoch writes inside the
+    timed training, no optimizer state."""
+    save_weights(model, record.run_dir / WEIGHTS_FILE)
+    for epoch in history.epoch:
+        _record_epoch(store, record, history, epoch)
+
+
+def _record_epoch(store: Store, record: RunRecord, history: History, epoch: int) -> None:
+    """The store's row for ``epoch`` (1-based) and its batch losses, from the history."""
+    i = history.epoch.index(epoch)
+    steps = [s for s, e in enumerate(history.batch_epoch) if epoch - 1 < e <= epoch]
+    store.record_epoch(
+        record.id,
+        epoch=epoch,
+        train_loss=history.epoch_loss[i],
+        val_loss=history.val_loss[i],
+        val_accuracy=history.val_accuracy[i],
+        seconds=history.epoch_seconds[i],
+        batches=[(s, history.batch_epoch[s], history.batch_loss[s]) for s in steps],
+    )
+
+
 @contextmanager
-def tracked(store: Store, record: RunRecord) -> Iterator[None]:
-    """Training inside this block marks the run "interrupted" on Ctrl-C (and says how to
-    resume it) and "failed" on anything else, before the error goes on."""
+def tracked(store: Store, record: RunRecord, *, resumable: bool = True) -> Iterator[None]:
+    """Training inside this block marks the run "interrupted" on Ctrl-C (and, if it can be
+    resumed, says how) and "failed" on anything else, before the error goes on."""
     try:
         yield
     except TrainingInterrupted as exc:
         store.set_status(record.id, "interrupted", error=str(exc))
+        if not resumable:
+            raise
         raise ThreeFiguresError(
             f"interrupted: run {record.id} saved after {exc.epochs_done} epoch(s); "
             f"continue with `threefigures train --resume {record.id}`"

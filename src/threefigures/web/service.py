@@ -46,7 +46,6 @@ from threefigures.web.schemas import (
     GrayImage,
     Health,
     PixelsRequest,
-    PredictResponse,
     RunDetail,
     RunSummary,
 )
@@ -79,11 +78,6 @@ def to_json(answer: Answer) -> bytes:
     """An answer as JSON bytes, NumPy arrays written as nested lists by orjson (NaN → null,
     as pydantic writes it). Tests check the bytes against :class:`PredictResponse`."""
     return orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
-
-
-def to_response_model(answer: Answer) -> PredictResponse:
-    """An answer validated as the schema says (for library callers and tests)."""
-    return PredictResponse.model_validate_json(to_json(answer))
 
 
 @dataclass

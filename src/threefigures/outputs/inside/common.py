@@ -73,11 +73,6 @@ def token_text(ids: Sequence[int], vocab: Sequence[str]) -> str:
     return "".join(_TOKEN_GLYPHS.get(vocab[int(i)], vocab[int(i)][:1]) for i in ids)
 
 
-def fixed_sample(n: int, k: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(n, size=min(k, n), replace=False))
-
-
 def draw_image_attributions(
     model: nn.Module,
     images: np.ndarray,

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from threefigures.data import Dataset
-from threefigures.explain.analysis import normalise_rows, top_losses
+from threefigures.explain.analysis import fixed_sample, normalise_rows, top_losses
 from threefigures.explain.attribution import attribute, conv_layers
 from threefigures.explain.embedding import layer_embeddings
 from threefigures.explain.internals import feature_maps, layer_activations, unit_weights
@@ -22,7 +22,6 @@ from threefigures.outputs.inside.common import (
     add_confusion,
     class_names,
     draw_image_attributions,
-    fixed_sample,
 )
 from threefigures.outputs.inside.recurrent import draw_recurrent
 from threefigures.training import EvalResult, evaluate

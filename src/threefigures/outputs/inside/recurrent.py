@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from threefigures.explain.internals import rnn_internals
+from threefigures.models import Network
 from threefigures.outputs.inside.common import InsideResult
 
 
@@ -51,9 +52,8 @@ def draw_recurrent(
         out_dir / "inside-gates.png",
         f"Units × time steps: {what}, then the hidden state.",
     )
-    attention = getattr(model, "attention", None)
-    if attention is not None:
-        alpha = model.attention_weights(x, lengths)[0]  # type: ignore[operator]
+    if isinstance(model, Network) and model.attends:
+        alpha = model.attention_weights(x, lengths)[0]  # (T,)
         n = trace.steps
         with torch.no_grad():
             probs = torch.softmax(model(x) if lengths is None else model(x, lengths), -1)[0]

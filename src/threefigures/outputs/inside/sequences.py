@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from threefigures.data.sequences import SequenceDataset
-from threefigures.explain.analysis import top_losses
+from threefigures.explain.analysis import fixed_sample, top_losses
 from threefigures.explain.attribution import attribute
 from threefigures.explain.embedding import layer_embeddings
 from threefigures.outputs.inside.common import (
@@ -19,7 +19,6 @@ from threefigures.outputs.inside.common import (
     InsideResult,
     add_confusion,
     class_names,
-    fixed_sample,
     token_text,
     top_classes,
 )
