@@ -111,10 +111,33 @@ def test_sgd_and_adam_both_learn(synthetic) -> None:
         assert result.test.accuracy >= 0.9, (optimizer, result.test.accuracy)
 
 
-def test_nan_loss_stops_within_one_step(synthetic) -> None:
+def test_nan_loss_stops_the_run_before_its_epoch_is_saved(synthetic) -> None:
     cfg = dataclasses.replace(FAST, optimizer="sgd", lr=1e12, momentum=0.0)
+    saved: list[int] = []
     with pytest.raises(TrainingDiverged, match=r"epoch 1, batch \d+"):
-        fit(_model(synthetic), synthetic, cfg)
+        fit(_model(synthetic), synthetic, cfg, on_epoch_end=lambda *a: saved.append(a[-1]))
+    assert saved == []
+
+
+def test_divergence_is_caught_within_a_window_at_its_first_bad_batch(
+    synthetic, monkeypatch
+) -> None:
+    """Losses are looked at every CHECK_EVERY steps (no per-step sync): the error names the
+    first bad batch, and training stops at the end of that window."""
+    import threefigures.training.loop as loop
+
+    monkeypatch.setattr(loop, "CHECK_EVERY", 4)
+    model = _model(synthetic)
+    calls = []
+
+    def forward_hook(_module, _inputs, output):
+        calls.append(1)
+        return output * float("nan") if len(calls) >= 6 else output
+
+    model.register_forward_hook(forward_hook)
+    with pytest.raises(TrainingDiverged, match="batch 6:"):
+        fit(model, synthetic, dataclasses.replace(FAST, epochs=1))
+    assert len(calls) == 8  # the window 5-8 ran, then the look at it stopped the run
 
 
 def test_batch_larger_than_dataset_is_a_clear_error(synthetic) -> None:

@@ -91,8 +91,26 @@ class _DeferredSigint:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def _diverged(value: float, first: float) -> bool:
-    return not math.isfinite(value) or value > DIVERGED_FACTOR * max(first, 1.0)
+#: Steps between looks at the batch losses for divergence: reading a loss per step
+#: (``.item()``) cost ~0.3 s of a 0.9 s Fashion-MNIST epoch here; a look every 64 steps
+#: costs nothing measurable and still stops an exploding run within 64 steps.
+CHECK_EVERY = 64
+
+
+def _check_losses(
+    losses: torch.Tensor, start: int, end: int, epoch: int, first: float | None
+) -> float:
+    """Raise :class:`TrainingDiverged` at the first of ``losses[start:end]`` that is NaN,
+    infinite or past DIVERGED_FACTOR × the run's first loss; returns that first loss."""
+    window = losses[start:end].float().cpu()
+    if first is None:
+        first = float(window[0])
+    limit = DIVERGED_FACTOR * max(first, 1.0)
+    bad = (~torch.isfinite(window) | (window > limit)).nonzero()
+    if len(bad):
+        i = int(bad[0])
+        raise TrainingDiverged(epoch, start + i + 1, float(window[i]))
+    return first
 
 
 @dataclass
@@ -230,7 +248,6 @@ def fit(
         aug_cfg = AugmentConfig.from_train_config(config)
 
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-    check_every_step = device.type == "cpu"  # .item() is free on the CPU, a sync on a GPU
     say = log if (log is not None and rank == 0) else (lambda _msg: None)
     params = [p for p in model.parameters() if p.requires_grad]
     best_val, stale = math.inf, 0
@@ -280,31 +297,24 @@ def fit(
                         loss = compute_loss(call_model(learner, xb, lb), yb, config.loss)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
-                    if check_every_step:
-                        value = loss.item()
-                        if first_loss is None:
-                            first_loss = value
-                        if _diverged(value, first_loss):
-                            raise TrainingDiverged(epoch, step + 1, value)
                     if config.grad_clip > 0:
                         torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
                     optimizer.step()
                     if scheduler is not None:
                         scheduler.step()
                 losses[step] = loss.detach()
+                if (step + 1) % CHECK_EVERY == 0:
+                    first_loss = _check_losses(
+                        losses, step + 1 - CHECK_EVERY, step + 1, epoch, first_loss
+                    )
                 if bar is not None:
                     bar.update()
             if bar is not None:
                 bar.close()
+            checked = steps_per_epoch - steps_per_epoch % CHECK_EVERY
+            if checked < steps_per_epoch:  # the steps since the last look
+                first_loss = _check_losses(losses, checked, steps_per_epoch, epoch, first_loss)
             batch_losses = losses.float().cpu()
-            if not check_every_step and len(batch_losses):
-                if first_loss is None:
-                    first_loss = float(batch_losses[0])
-                limit = DIVERGED_FACTOR * max(first_loss, 1.0)
-                bad_steps = (~torch.isfinite(batch_losses) | (batch_losses > limit)).nonzero()
-                if len(bad_steps):
-                    bad = int(bad_steps[0])
-                    raise TrainingDiverged(epoch, bad + 1, float(batch_losses[bad]))
             val = (
                 evaluate(
                     model,

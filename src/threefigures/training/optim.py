@@ -3,12 +3,45 @@ anything runs whether a configuration fits its data (one copy of each)."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from threefigures.config import TrainConfig
 from threefigures.errors import ConfigError
+
+OptimizerT = TypeVar("OptimizerT", bound=torch.optim.Optimizer)
+
+
+def _eager(cls: type[OptimizerT]) -> type[OptimizerT]:
+    """``cls`` without the wrappers that import ``torch._dynamo`` on first use.
+
+    torch wraps every optimizer's ``step`` (a graph break), ``add_param_group``,
+    ``zero_grad``, ``state_dict`` and ``load_state_dict`` (``torch._disable_dynamo``) for
+    ``torch.compile``; the first call imports dynamo, 1.3 s of a 7 s ``threefigures demo`` on
+    this project's 2-core machine. ``fit`` never compiles, so the same methods are called
+    unwrapped: the same kernels, update and state dicts (tested bit-equal to ``cls``).
+    ``step`` keeps what its wrapper does outside compilation: no autograd while updating.
+    """
+    update = cls.step.__wrapped__  # type: ignore[attr-defined]
+
+    class Eager(cls):  # type: ignore[valid-type,misc]
+        add_param_group = torch.optim.Optimizer.add_param_group.__wrapped__  # type: ignore[attr-defined]
+        zero_grad = torch.optim.Optimizer.zero_grad.__wrapped__  # type: ignore[attr-defined]
+        state_dict = torch.optim.Optimizer.state_dict.__wrapped__  # type: ignore[attr-defined]
+        load_state_dict = torch.optim.Optimizer.load_state_dict.__wrapped__  # type: ignore[attr-defined]
+
+        def step(self, closure: object = None) -> object:
+            with torch.no_grad():
+                return update(self, closure)
+
+    Eager.__name__ = Eager.__qualname__ = cls.__name__
+    return Eager
+
+
+ADAM, ADAMW, SGD = _eager(torch.optim.Adam), _eager(torch.optim.AdamW), _eager(torch.optim.SGD)
 
 
 def make_optimizer(
@@ -22,12 +55,10 @@ def make_optimizer(
     # bottleneck at batch sizes like 32-128, so this matters (see benchmarks/).
     fused = device.type in ("cpu", "cuda")
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=fused)
+        return ADAM(params, lr=config.lr, weight_decay=config.weight_decay, fused=fused)
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(
-            params, lr=config.lr, weight_decay=config.weight_decay, fused=fused
-        )
-    return torch.optim.SGD(
+        return ADAMW(params, lr=config.lr, weight_decay=config.weight_decay, fused=fused)
+    return SGD(
         params,
         lr=config.lr,
         momentum=config.momentum,
