@@ -51,6 +51,9 @@ def _spread(values: list[float]) -> float:
 
 
 def main() -> None:
+    from machine import machine_line  # benchmarks/machine.py (run as a script)
+
+    print(machine_line())
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

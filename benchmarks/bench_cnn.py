@@ -125,6 +125,9 @@ def _time_to(curve: list[tuple[float, float]], target: float) -> str:
 
 
 def main() -> None:
+    from machine import machine_line  # benchmarks/machine.py (run as a script)
+
+    print(machine_line())
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--child")
     parser.add_argument("--threads", type=int, default=2)

@@ -23,6 +23,9 @@ from pathlib import Path
 
 
 def main() -> None:
+    from machine import machine_line  # benchmarks/machine.py (run as a script)
+
+    print(machine_line())
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=256)

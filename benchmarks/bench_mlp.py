@@ -229,7 +229,10 @@ def main() -> None:
     thread_counts = [int(t) for t in args.threads.split(",")]
     _fashion_arrays()  # warm the cache once so every variant starts equal
     print(f"Figure 1 MLP on fashion-mnist: {EPOCHS} epochs, batch {BATCH}, Adam {LR}")
-    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; reps {args.reps}")
+    from machine import machine_line  # benchmarks/machine.py (run as a script)
+
+    print(machine_line())
+    print(f"reps {args.reps}")
     for threads in thread_counts:
         results: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
         for rep in range(args.reps):  # interleaved: a slow spell hits every variant

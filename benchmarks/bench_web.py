@@ -212,6 +212,9 @@ def run_loop(coro: Any) -> Any:
 
 
 def main() -> None:
+    from machine import machine_line  # benchmarks/machine.py (run as a script)
+
+    print(machine_line())
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", type=Path, help="runs store (default: train the demo)")
     parser.add_argument("--run", default="latest", help="run id or latest")

@@ -350,6 +350,9 @@ def start_server(
 
 
 def main() -> int:
+    from machine import machine_line  # benchmarks/machine.py (run as a script)
+
+    print(machine_line())
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", type=Path, help="runs store (default: train a small run)")
     parser.add_argument("--requests", type=int, default=2000)

@@ -747,3 +747,28 @@ def test_validation_split_indices_are_usable(cache: Path) -> None:
     assert train.dtype == torch.int64 and val.dtype == torch.int64
     counts = torch.bincount(ds.train_y[val], minlength=10)
     assert int(counts.min()) >= 13 and int(counts.max()) <= 16
+
+
+def test_dataset_defaults_name_real_fields_and_models() -> None:
+    """Every per-dataset default is a real ModelConfig field of a registered model (or an
+    unset-able TrainConfig field), so a typo cannot silently do nothing."""
+    import dataclasses
+
+    from threefigures.config import ModelConfig
+    from threefigures.data.names import DATASET_DEFAULTS, list_datasets
+    from threefigures.models import default_config, list_models
+
+    models = {entry.name for entry in list_models()}
+    fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    for data, entries in DATASET_DEFAULTS.items():
+        assert data in list_datasets()
+        for key, values in entries.items():
+            if key == "train":
+                assert set(values) <= {"epochs"}  # the CLI leaves only these unset
+                continue
+            assert key in models and set(values) <= fields
+            config = default_config(key, data=data)
+            assert all(getattr(config, k) == v for k, v in values.items())
+            default_config(key, data=data).validate()
+    assert default_config("rnn", data="names-gender", cell="lstm").cell == "lstm"
+    assert default_config("rnn", data="digits") == default_config("rnn")

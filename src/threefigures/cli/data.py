@@ -101,8 +101,9 @@ def models() -> None:
 
 
 def datasets() -> None:
-    """List the dataset names."""
-    from threefigures.data import list_datasets
+    """List the dataset names, with the defaults a dataset sets for itself."""
+    from threefigures.data.names import describe_defaults, list_datasets
 
     for name in list_datasets():
-        echo(name)
+        own = describe_defaults(name)
+        echo(f"{name:<16} its defaults: {own}" if own else name)

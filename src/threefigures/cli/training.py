@@ -34,7 +34,12 @@ from threefigures.config import (
     TrainConfig,
     parse_augment,
 )
-from threefigures.data.names import FOLDER_PREFIX, IMAGE_DATASETS, SEQUENCE_DATASETS
+from threefigures.data.names import (
+    FOLDER_PREFIX,
+    IMAGE_DATASETS,
+    SEQUENCE_DATASETS,
+    train_defaults,
+)
 
 
 def _print_outcome(outcome: Any) -> None:
@@ -128,14 +133,26 @@ def train(
     batch_norm: Annotated[
         bool, typer.Option("--batch-norm/--no-batch-norm")
     ] = ModelConfig.batch_norm,
-    cell: Annotated[str, typer.Option(help=f"RNN cell: {' | '.join(CELLS)}")] = ModelConfig.cell,
+    cell: Annotated[
+        str | None,
+        typer.Option(
+            help=f"RNN cell: {' | '.join(CELLS)} (default {ModelConfig.cell}, or the dataset's: "
+            "`threefigures datasets`)."
+        ),
+    ] = None,
     hidden_size: Annotated[
         int, typer.Option("--hidden-size", help="RNN hidden units.")
     ] = ModelConfig.hidden_size,
     num_layers: Annotated[
         int, typer.Option("--num-layers", help="RNN layers.")
     ] = ModelConfig.num_layers,
-    bidirectional: Annotated[bool, typer.Option("--bidirectional")] = ModelConfig.bidirectional,
+    bidirectional: Annotated[
+        bool | None,
+        typer.Option(
+            "--bidirectional/--one-direction",
+            help="RNN: read both ways (default one direction, or the dataset's).",
+        ),
+    ] = None,
     attention: Annotated[
         bool,
         typer.Option(
@@ -146,7 +163,8 @@ def train(
         str, typer.Option(help=f"{' | '.join(LOSSES)} (bce: binary tasks)")
     ] = TrainConfig.loss,
     epochs: Annotated[
-        int | None, typer.Option(help=f"Epochs to train (default {TrainConfig.epochs}).")
+        int | None,
+        typer.Option(help=f"Epochs to train (default {TrainConfig.epochs}, or the dataset's)."),
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size")] = TrainConfig.batch_size,
     lr: Annotated[float, typer.Option("--lr", help="Learning rate.")] = TrainConfig.lr,
@@ -206,25 +224,30 @@ def train(
     # --layers unset (or empty): the model's own default, e.g. the CNN's 128-unit head
     given_layers = {"layers": parse_layers(layers)} if layers else {}
     channel_sizes = parse_ints(channels, "--channels")
+    # unset: the dataset's own default where it has one (data/names.py), else the model's
+    given = {
+        k: v for k, v in {"cell": cell, "bidirectional": bidirectional}.items() if v is not None
+    }
+    train_given = {"epochs": epochs} if epochs is not None else {}
     config = RunConfig(
         data=DataConfig(name=data, data_dir=data_dir, val_fraction=val_fraction, binary=binary),
         model=default_config(
             model,
+            data=data,
             **given_layers,
+            **given,
             activation=activation,
             dropout=dropout,
             channels=channel_sizes,
             kernel_size=kernel_size,
             pooling=pooling,
             batch_norm=batch_norm,
-            cell=cell,
             hidden_size=hidden_size,
             num_layers=num_layers,
-            bidirectional=bidirectional,
             attention=attention,
         ),
         train=TrainConfig(
-            epochs=TrainConfig.epochs if epochs is None else epochs,
+            **{**train_defaults(data), **train_given},
             batch_size=batch_size,
             lr=lr,
             optimizer=optimizer,

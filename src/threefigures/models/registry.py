@@ -58,10 +58,14 @@ def model_entry(name: str) -> ModelEntry:
     return _REGISTRY[name]
 
 
-def default_config(name: str, **overrides: Any) -> ModelConfig:
-    """``name``'s config with its registered defaults, then ``overrides``:
-    ``default_config("cnn")`` has the 128-unit head."""
-    return dataclasses.replace(model_entry(name).default_config(), **overrides)
+def default_config(name: str, *, data: str | None = None, **overrides: Any) -> ModelConfig:
+    """``name``'s config with its registered defaults, then the dataset's own defaults for
+    it (``data/names.py``), then ``overrides``: ``default_config("cnn")`` has the 128-unit
+    head; ``default_config("rnn", data="names-gender")`` a bidirectional GRU."""
+    from threefigures.data.names import model_defaults
+
+    dataset = model_defaults(data, name) if data is not None else {}
+    return dataclasses.replace(model_entry(name).default_config(), **{**dataset, **overrides})
 
 
 def create_model(name: str | ModelConfig, config: ModelConfig | None = None) -> nn.Module:
