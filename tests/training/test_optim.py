@@ -55,6 +55,24 @@ def test_same_update_and_state_as_torch_optim(name: str, schedule: str) -> None:
     assert str(ours.state_dict()) == str(reference.state_dict())
 
 
+def test_the_optimizers_pickle_and_unwrap_after_a_stock_one_exists() -> None:
+    """A stock torch optimizer made first adds a profiling wrapper to its class; ours still
+    reaches the update itself. And its objects pickle (their class is a module attribute)."""
+    import pickle
+
+    from threefigures.training import optim
+
+    torch.optim.Adam(_model().parameters()).step()  # patches torch.optim.Adam.step
+    eager = optim._eager(torch.optim.Adam)
+    model = _model()
+    opt = eager(model.parameters(), lr=1e-3)
+    F.cross_entropy(model(torch.rand(4, 20)), torch.tensor([0, 1, 2, 3])).backward()
+    opt.step()
+    made = make_optimizer(model, TrainConfig(), torch.device("cpu"))
+    assert type(pickle.loads(pickle.dumps(made))) is type(made)
+    assert type(made).__name__ == "Adam"
+
+
 def test_training_saving_and_resuming_never_import_dynamo(tmp_path: Path) -> None:
     """fit with every optimizer and schedule, clipping, a checkpoint per epoch and a restored
     optimizer state: torch._dynamo stays unimported (a fresh process)."""

@@ -26,9 +26,10 @@ def is_sequence_name(name: str) -> bool:
 #: ``train --data NAME`` uses instead: ModelConfig fields by model name, and TrainConfig
 #: fields under "train". names-gender with ``--model rnn`` (target 88%): the shared defaults
 #: (LSTM, one direction, 3 epochs) scored 86.05%; a bidirectional GRU for 10 epochs 88.57%
-#: and 87.98% (seeds 0, 1); for 12 epochs 88.76%, 88.47%, 88.76% (seeds 0-2), 20-28 s whole
-#: process on a 2-core AVX2 EPYC. Under "train" only fields the CLI leaves unset when not
-#: given may appear (today: epochs; tests/data check it).
+#: and 87.98% (seeds 0, 1); for 12 epochs 88.76%, 88.47%, 88.76% (seeds 0-2), 19.5-27.6 s
+#: whole process on a 2-core AVX2 EPYC. "train" applies to every model on the dataset (only
+#: the rnn reads names); only fields the CLI leaves unset when not given may appear there
+#: (today: epochs; tests/data check it).
 DATASET_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "names-gender": {"rnn": {"cell": "gru", "bidirectional": True}, "train": {"epochs": 12}},
 }
@@ -45,7 +46,7 @@ def train_defaults(data: str) -> dict[str, Any]:
 
 
 def describe_defaults(data: str) -> str:
-    """``"rnn: cell=gru, bidirectional=True; train: epochs=10"``, or ``""``."""
+    """``"rnn: cell=gru, bidirectional=True; train: epochs=12"``, or ``""``."""
     parts = [
         f"{key}: " + ", ".join(f"{k}={v}" for k, v in fields.items())
         for key, fields in DATASET_DEFAULTS.get(data, {}).items()

@@ -3,6 +3,7 @@ anything runs whether a configuration fits its data (one copy of each)."""
 
 from __future__ import annotations
 
+import inspect
 from typing import TypeVar
 
 import torch
@@ -25,7 +26,9 @@ def _eager(cls: type[OptimizerT]) -> type[OptimizerT]:
     unwrapped: the same kernels, update and state dicts (tested bit-equal to ``cls``).
     ``step`` keeps what its wrapper does outside compilation: no autograd while updating.
     """
-    update = cls.step.__wrapped__  # type: ignore[attr-defined]
+    # the optimizer's own update, under every wrapper torch put on it (a stock instance
+    # created earlier adds a profiling wrapper to the class itself)
+    update = inspect.unwrap(cls.step)
 
     class Eager(cls):  # type: ignore[valid-type,misc]
         add_param_group = torch.optim.Optimizer.add_param_group.__wrapped__  # type: ignore[attr-defined]
@@ -37,7 +40,8 @@ def _eager(cls: type[OptimizerT]) -> type[OptimizerT]:
             with torch.no_grad():
                 return update(self, closure)
 
-    Eager.__name__ = Eager.__qualname__ = cls.__name__
+    Eager.__name__ = cls.__name__  # what profiles and reprs show: "Adam"
+    Eager.__qualname__ = cls.__name__.upper()  # the module attribute below: pickle finds it
     return Eager
 
 
