@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from drawing import predictions
 from PIL import Image
 
 from threefigures.figures import (
@@ -80,25 +81,6 @@ def _timed(draw: Callable[[], Path]) -> Path:
 def _only(tmp_path: Path, *names: str) -> None:
     """Exactly ``names`` are in ``tmp_path``: no temporary files were left behind."""
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return np.asarray(z / z.sum(axis=1, keepdims=True))
-
-
-def _predictions(
-    n: int, n_classes: int, rng: np.random.Generator, *, wrong: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return (probs, labels) where the first ``wrong`` items are mispredicted."""
-    labels = rng.integers(0, n_classes, size=n)
-    logits = rng.normal(size=(n, n_classes))
-    logits[np.arange(n), labels] += 6.0
-    for i in range(wrong):
-        logits[i, (labels[i] + 1) % n_classes] += 12.0
-    probs = _softmax(logits)
-    assert int(np.sum(probs.argmax(axis=1) != labels)) == wrong
-    return probs, labels
 
 
 def _bench_rows(devices: list[str], models: list[str]) -> list[dict[str, Any]]:
@@ -186,7 +168,7 @@ def test_blocks_rejects_bad_blocks(tmp_path: Path) -> None:
 @pytest.mark.parametrize("with_labels", [True, False])
 def test_sequence_inference_two_classes(tmp_path: Path, with_labels: bool) -> None:
     rng = np.random.default_rng(0)
-    probs, labels = _predictions(len(NAMES), 2, rng, wrong=1)
+    probs, labels = predictions(len(NAMES), 2, rng, wrong=1)
     out = _timed(
         lambda: draw_sequence_inference(
             NAMES,
@@ -204,7 +186,7 @@ def test_sequence_inference_two_classes(tmp_path: Path, with_labels: bool) -> No
 def test_sequence_inference_top5_of_29(tmp_path: Path, with_labels: bool) -> None:
     rng = np.random.default_rng(1)
     n = 12  # more than max_items: the first 10 are drawn
-    probs, labels = _predictions(n, len(LANGUAGES), rng, wrong=3)
+    probs, labels = predictions(n, len(LANGUAGES), rng, wrong=3)
     texts = [*NAMES, "", "A-very-long-double-barrelled-surname", "Smith", "Jones"]
     out = _timed(
         lambda: draw_sequence_inference(
@@ -222,7 +204,7 @@ def test_sequence_inference_top5_of_29(tmp_path: Path, with_labels: bool) -> Non
 
 def test_sequence_inference_wrong_prediction_is_red(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
-    probs, labels = _predictions(3, 2, rng, wrong=0)
+    probs, labels = predictions(3, 2, rng, wrong=0)
     texts = NAMES[:3]
     right = draw_sequence_inference(texts, probs, GENDERS, tmp_path / "right.png", labels=labels)
     wrong_labels = labels.copy()
@@ -235,7 +217,7 @@ def test_sequence_inference_wrong_prediction_is_red(tmp_path: Path) -> None:
 
 def test_sequence_inference_rejects_bad_input(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
-    probs, labels = _predictions(3, 2, rng)
+    probs, labels = predictions(3, 2, rng)
     with pytest.raises(ValueError):  # 2 texts, 3 rows of probabilities
         draw_sequence_inference(NAMES[:2], probs, GENDERS, tmp_path / "a.png")
     with pytest.raises(ValueError):  # 3 class names, 2 columns

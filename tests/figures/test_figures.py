@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from drawing import predictions, softmax
 from PIL import Image
 
+from threefigures.data.sources import FASHION_CLASSES as FASHION
 from threefigures.figures import (
     LayerSpec,
     TrainingHistory,
@@ -21,18 +23,6 @@ from threefigures.figures import (
 from threefigures.figures._style import figure, save, truncate
 
 DIGITS = [str(k) for k in range(10)]
-FASHION = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-]
 
 
 def _check_png(path: Path, *, min_width: int = 300, min_height: int = 300) -> np.ndarray:
@@ -58,11 +48,6 @@ def _layers(hidden: int, *, output: int = 10, width: int = 256) -> list[LayerSpe
     return layers
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return np.asarray(z / z.sum(axis=1, keepdims=True))
-
-
 def _images(n: int, rng: np.random.Generator) -> np.ndarray:
     """Float images in [0, 1] with a bright stroke, like MNIST digits."""
     imgs = np.zeros((n, 28, 28))
@@ -71,20 +56,6 @@ def _images(n: int, rng: np.random.Generator) -> np.ndarray:
         imgs[k, r : r + 14, c : c + 3] = 1.0
         imgs[k, r : r + 3, c : c + 10] = 0.7
     return imgs
-
-
-def _predictions(
-    n: int, n_classes: int, rng: np.random.Generator, *, wrong: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return (probs, labels) where the first ``wrong`` items are mispredicted."""
-    labels = rng.integers(0, n_classes, size=n)
-    logits = rng.normal(size=(n, n_classes))
-    logits[np.arange(n), labels] += 6.0
-    for i in range(wrong):
-        logits[i, (labels[i] + 1) % n_classes] += 12.0
-    probs = _softmax(logits)
-    assert int(np.sum(probs.argmax(axis=1) != labels)) == wrong
-    return probs, labels
 
 
 # --- Figure 1 ------------------------------------------------------------------------------------
@@ -177,7 +148,7 @@ def test_training_rejects_mismatched_and_percent_input(tmp_path: Path) -> None:
 @pytest.mark.parametrize("n", [1, 24])
 def test_inference_digits_with_labels(tmp_path: Path, n: int) -> None:
     rng = np.random.default_rng(n)
-    probs, labels = _predictions(n, 10, rng, wrong=min(3, n))
+    probs, labels = predictions(n, 10, rng, wrong=min(3, n))
     out = draw_inference(_images(n, rng), probs, DIGITS, tmp_path / f"inf_{n}.png", labels=labels)
     _check_png(out)
 
@@ -185,7 +156,7 @@ def test_inference_digits_with_labels(tmp_path: Path, n: int) -> None:
 def test_inference_wrong_prediction_is_marked_red(tmp_path: Path) -> None:
     rng = np.random.default_rng(7)
     images = _images(2, rng)
-    probs, labels = _predictions(2, 10, rng, wrong=0)
+    probs, labels = predictions(2, 10, rng, wrong=0)
     right = draw_inference(images, probs, DIGITS, tmp_path / "right.png", labels=labels)
     wrong_labels = labels.copy()
     wrong_labels[0] = (labels[0] + 1) % 10
@@ -202,14 +173,14 @@ def test_inference_wrong_prediction_is_marked_red(tmp_path: Path) -> None:
 def test_inference_uint8_binary_without_labels(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     images = (_images(5, rng) * 255).astype(np.uint8)
-    probs = _softmax(rng.normal(size=(5, 2)))
+    probs = softmax(rng.normal(size=(5, 2)))
     out = draw_inference(images, probs, ["cat", "dog"], tmp_path / "binary.png")
     _check_png(out)
 
 
 def test_inference_long_class_names_and_max_items(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
-    probs, labels = _predictions(30, 10, rng, wrong=4)
+    probs, labels = predictions(30, 10, rng, wrong=4)
     images = (_images(30, rng) * 255).astype(np.uint8)[:, None]  # (N, 1, 28, 28) is accepted
     out = draw_inference(
         images, probs, FASHION, tmp_path / "fashion.png", labels=labels, max_items=12
@@ -220,7 +191,7 @@ def test_inference_long_class_names_and_max_items(tmp_path: Path) -> None:
 def test_inference_rejects_bad_input(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     images = _images(2, rng)
-    probs, _ = _predictions(2, 10, rng)
+    probs, _ = predictions(2, 10, rng)
     with pytest.raises(ValueError, match="softmax"):
         draw_inference(images, probs * 3, DIGITS, tmp_path / "a.png")
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
@@ -259,7 +230,7 @@ def test_confusion_rejects_non_square(tmp_path: Path) -> None:
 
 def test_save_is_atomic_and_leaves_no_temporary_files(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
-    probs, labels = _predictions(4, 10, rng, wrong=1)
+    probs, labels = predictions(4, 10, rng, wrong=1)
     written = [
         draw_structure(_layers(2), tmp_path / "fig1.png"),
         draw_training(_history(2, 50, rng), tmp_path / "fig2.png"),

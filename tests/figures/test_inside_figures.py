@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from threefigures.data.sources import FASHION_CLASSES as FASHION
 from threefigures.figures import (
     draw_active_units,
     draw_attention,
@@ -36,18 +37,6 @@ from threefigures.figures.inside.dense import _as_grid
 MAX_SECONDS = 10.0
 
 DIGITS = [str(k) for k in range(10)]
-FASHION = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-]
 TOP = [("7", 0.81), ("1", 0.1), ("9", 0.05), ("2", 0.03), ("4", 0.01)]
 
 
