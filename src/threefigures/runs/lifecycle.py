@@ -12,6 +12,7 @@ The order is the crash-safety rule: whatever the store calls finished is on disk
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,7 +92,10 @@ def record_fit(store: Store, record: RunRecord, model: nn.Module, history: Histo
 def _record_epoch(store: Store, record: RunRecord, history: History, epoch: int) -> None:
     """The store's row for ``epoch`` (1-based) and its batch losses, from the history."""
     i = history.epoch.index(epoch)
-    steps = [s for s, e in enumerate(history.batch_epoch) if epoch - 1 < e <= epoch]
+    # batch positions rise through the run (epoch - 1 < position <= epoch): bisect, not a scan
+    steps = range(
+        bisect_right(history.batch_epoch, epoch - 1), bisect_right(history.batch_epoch, epoch)
+    )
     store.record_epoch(
         record.id,
         epoch=epoch,
