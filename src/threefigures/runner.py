@@ -39,6 +39,7 @@ from threefigures.training import (
     FitResult,
     History,
     ResumeState,
+    TrainingMonitor,
     check_batch_fits,
     check_loss_fits,
     describe_device,
@@ -61,6 +62,8 @@ __all__ = [
     "inside_run",
     "load_run_model",
     "model_config_for",
+    "open_run",
+    "plan_run",
     "predict_images",
     "redraw",
     "resume_run",
@@ -102,6 +105,7 @@ def _run_fit(
     progress: bool,
     log: Log,
     process_start: float,
+    monitor: TrainingMonitor | None = None,
 ) -> RunOutcome:
     log(f"run {record.id} · data {data.name} ({len(data.train_y)} train / {len(data.test_y)} test)")
     log(
@@ -125,6 +129,7 @@ def _run_fit(
             on_epoch_end=lifecycle.epoch_saver(store, record),
             progress=progress,
             log=log,
+            monitor=monitor,
         )
     assert result.test is not None
     record = store.get(record.id)
@@ -150,6 +155,38 @@ def _run_fit(
     return RunOutcome(record, result, result.test, paths)
 
 
+def plan_run(
+    config: RunConfig, data: AnyDataset | None = None, *, world: int = 1
+) -> tuple[RunConfig, AnyDataset]:
+    """Check a run's config against its data before anything is written: the dataset
+    loads, the model fits its inputs and classes, the loss its task, the batch its size.
+    Returns the config completed from the data (input shape, classes, normalisation)."""
+    config.validate()
+    data = data or _load_run_data(config)
+    config = dataclasses.replace(
+        config, model=model_config_for(data, config.model, loss=config.train.loss)
+    )
+    check_loss_fits(config.train.loss, data.num_classes, data.task)
+    n = len(data.train_y)
+    check_batch_fits(config.train.batch_size, n - round(config.data.val_fraction * n), world)
+    return config, data
+
+
+def open_run(
+    store: Store, config: RunConfig, data: AnyDataset, *, out_dir: str | Path | None = None
+) -> RunRecord:
+    """A planned run's folder, ``config.json`` and "running" row (see :func:`plan_run`).
+    Training it is :func:`resume_run` from epoch 0, in this process or another."""
+    return lifecycle.start_run(
+        store,
+        config,
+        data_name=data.name,
+        classes=data.classes,
+        info={"classes": data.classes, "data": data.summary()},
+        out_dir=out_dir,
+    )
+
+
 def train_run(
     config: RunConfig | None = None,
     *,
@@ -159,6 +196,7 @@ def train_run(
     progress: bool = False,
     log: Log | None = None,
     process_start: float | None = None,
+    monitor: TrainingMonitor | None = None,
 ) -> RunOutcome | None:
     """Train a new run, storing its checkpoints, metrics, figures and report.
 
@@ -166,18 +204,10 @@ def train_run(
     store and writes files, and only rank 0 gets a :class:`RunOutcome` (others: None).
     """
     process_start = process_start if process_start is not None else time.perf_counter()
-    config = config or RunConfig()
-    config.validate()
     log = log or (lambda _m: None)
     rank, world = init_distributed()
-    data = data or _load_run_data(config)
-    config = dataclasses.replace(
-        config, model=model_config_for(data, config.model, loss=config.train.loss)
-    )
     # Validate everything that can fail before a run row or folder exists.
-    check_loss_fits(config.train.loss, data.num_classes, data.task)
-    n = len(data.train_y)
-    check_batch_fits(config.train.batch_size, n - round(config.data.val_fraction * n), world)
+    config, data = plan_run(config or RunConfig(), data, world=world)
     torch.manual_seed(config.train.seed)
     model = create_model(config.model.name, config.model)
     if rank != 0:  # a worker: train in step with rank 0, write nothing
@@ -190,14 +220,7 @@ def train_run(
         )
         return None
     store = store or Store()
-    record = lifecycle.start_run(
-        store,
-        config,
-        data_name=data.name,
-        classes=data.classes,
-        info={"classes": data.classes, "data": data.summary()},
-        out_dir=out_dir,
-    )
+    record = open_run(store, config, data, out_dir=out_dir)
     return _run_fit(
         store,
         record,
@@ -208,6 +231,7 @@ def train_run(
         progress=progress,
         log=log,
         process_start=process_start,
+        monitor=monitor,
     )
 
 
@@ -218,8 +242,11 @@ def resume_run(
     progress: bool = False,
     log: Log | None = None,
     epochs: int | None = None,
+    monitor: TrainingMonitor | None = None,
 ) -> RunOutcome:
-    """Continue a run from its last finished epoch (``epochs`` may extend the plan)."""
+    """Continue a run from its last finished epoch (``epochs`` may extend the plan); a run
+    with no finished epoch (just opened by :func:`open_run`, or killed in its first
+    epoch) trains from the start."""
     process_start = time.perf_counter()
     log = log or (lambda _m: None)
     store = store or Store()
@@ -265,6 +292,7 @@ def resume_run(
         progress=progress,
         log=log,
         process_start=process_start,
+        monitor=monitor,
     )
 
 

@@ -66,17 +66,3 @@ def parse_ints(text: str, flag: str) -> tuple[int, ...]:
     if not values:
         raise ConfigError(f"{flag} needs at least one value")
     return values
-
-
-def parse_layers(text: str) -> tuple[int, ...]:
-    from threefigures.errors import ConfigError
-
-    try:
-        layers = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise ConfigError(
-            f"--layers must be comma-separated integers like 512,128, got {text!r}"
-        ) from None
-    if not layers or any(n <= 0 for n in layers):
-        raise ConfigError(f"--layers needs positive sizes like 256 or 512,128, got {text!r}")
-    return layers

@@ -17,8 +17,6 @@ from threefigures.cli.common import (
     echo,
     joined,
     open_store,
-    parse_ints,
-    parse_layers,
 )
 from threefigures.config import (
     ACTIVATIONS,
@@ -32,13 +30,11 @@ from threefigures.config import (
     DataConfig,
     ModelConfig,
     TrainConfig,
-    parse_augment,
 )
 from threefigures.data.names import (
     FOLDER_PREFIX,
     IMAGE_DATASETS,
     SEQUENCE_DATASETS,
-    train_defaults,
 )
 
 
@@ -211,9 +207,8 @@ def train(
 
     Under `torchrun --nproc_per_node N -m threefigures train ...` it trains with
     DistributedDataParallel; only rank 0 writes the store and the figures."""
-    from threefigures.config import RunConfig
-    from threefigures.models import default_config
     from threefigures.runner import resume_run, train_run
+    from threefigures.runs.options import run_config_from_options
 
     if resume is not None:
         outcome = resume_run(
@@ -221,55 +216,48 @@ def train(
         )
         _print_outcome(outcome)
         return
-    # --layers unset (or empty): the model's own default, e.g. the CNN's 128-unit head
-    given_layers = {"layers": parse_layers(layers)} if layers else {}
-    channel_sizes = parse_ints(channels, "--channels")
-    # unset: the dataset's own default where it has one (data/names.py), else the model's
-    given = {
-        k: v for k, v in {"cell": cell, "bidirectional": bidirectional}.items() if v is not None
-    }
-    train_given = {"epochs": epochs} if epochs is not None else {}
-    config = RunConfig(
-        data=DataConfig(name=data, data_dir=data_dir, val_fraction=val_fraction, binary=binary),
-        model=default_config(
-            model,
-            data=data,
-            **given_layers,
-            **given,
-            activation=activation,
-            dropout=dropout,
-            channels=channel_sizes,
-            kernel_size=kernel_size,
-            pooling=pooling,
-            batch_norm=batch_norm,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            attention=attention,
-        ),
-        train=TrainConfig(
-            **{**train_defaults(data), **train_given},
-            batch_size=batch_size,
-            lr=lr,
-            optimizer=optimizer,
-            momentum=momentum,
-            nesterov=nesterov,
-            weight_decay=weight_decay,
-            schedule=schedule,
-            step_size=step_size,
-            gamma=gamma,
-            grad_clip=grad_clip,
-            early_stopping=early_stopping,
-            augment=parse_augment(augment),
-            rotate_deg=rotate_deg,
-            brightness=brightness,
-            shift=shift,
-            loss=loss,
-            seed=seed,
-            device=device,
-            precision=precision,
-        ),
+    # unset (None, or an empty --layers): the model's or the dataset's own default
+    config = run_config_from_options(
+        {
+            "data": data,
+            "data_dir": data_dir,
+            "val_fraction": val_fraction,
+            "binary": binary,
+            "model": model,
+            "layers": layers or None,
+            "activation": activation,
+            "dropout": dropout,
+            "channels": channels,
+            "kernel_size": kernel_size,
+            "pooling": pooling,
+            "batch_norm": batch_norm,
+            "cell": cell,
+            "hidden_size": hidden_size,
+            "num_layers": num_layers,
+            "bidirectional": bidirectional,
+            "attention": attention,
+            "loss": loss,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "lr": lr,
+            "optimizer": optimizer,
+            "momentum": momentum,
+            "nesterov": nesterov,
+            "weight_decay": weight_decay,
+            "schedule": schedule,
+            "step_size": step_size,
+            "gamma": gamma,
+            "grad_clip": grad_clip,
+            "early_stopping": early_stopping,
+            "augment": augment,
+            "rotate_deg": rotate_deg,
+            "brightness": brightness,
+            "shift": shift,
+            "seed": seed,
+            "device": device,
+            "precision": precision,
+        }
     )
-    config.validate()  # every bad value is one ConfigError line, before anything is written
     run_outcome = train_run(
         config,
         store=open_store(store),

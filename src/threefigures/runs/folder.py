@@ -3,6 +3,9 @@
     config.json                  the run config and class names (JSON, never pickle)
     model.safetensors            the weights
     train_state.safetensors      weights + optimizer + schedule + history, for --resume
+    live.safetensors             while it trains from the web page: the weights as they are
+                                 now, every few seconds (deleted when training ends)
+    train.log                    a run trained from the web page: its process's messages
 
 Everything that loads a stored model (runner, web, experiments) goes through here.
 """
@@ -23,6 +26,8 @@ from threefigures.runs.checkpoint import atomic_write_text, load_weights
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 STATE_FILE = "train_state.safetensors"
+LIVE_WEIGHTS_FILE = "live.safetensors"
+TRAIN_LOG = "train.log"
 
 
 def write_run_config(folder: Path, run_id: str, config: RunConfig, classes: list[str]) -> None:
@@ -68,12 +73,13 @@ def build_model(config: ModelConfig, folder: Path) -> nn.Module:
 
 
 def load_model_from_folder(
-    folder: Path, device: str = "cpu"
+    folder: Path, device: str = "cpu", *, weights_file: str = WEIGHTS_FILE
 ) -> tuple[nn.Module, RunConfig, list[str]]:
-    """Rebuild a model from ``config.json`` and load ``model.safetensors`` (no pickle)."""
+    """Rebuild a model from ``config.json`` and load ``model.safetensors`` (no pickle), or
+    another weights file of the folder (the web page's mid-training snapshot)."""
     config, classes = read_run_config(folder)
     model = build_model(config.model, folder)
-    load_weights(model, folder / WEIGHTS_FILE)
+    load_weights(model, folder / weights_file)
     model.to(device).eval()
     return model, config, classes
 

@@ -27,6 +27,7 @@ from threefigures.training.loop import (
     ResumeState,
     TrainingDiverged,
     TrainingInterrupted,
+    TrainingMonitor,
     fit,
 )
 from threefigures.training.optim import (
@@ -47,6 +48,7 @@ __all__ = [
     "ResumeState",
     "TrainingDiverged",
     "TrainingInterrupted",
+    "TrainingMonitor",
     "check_batch_fits",
     "check_loss_fits",
     "compute_loss",

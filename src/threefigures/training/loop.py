@@ -161,6 +161,29 @@ class ResumeState:
 EpochCallback = Callable[[nn.Module, torch.optim.Optimizer | None, Any, History, int], None]
 
 
+class TrainingMonitor:
+    """Watches a ``fit`` from inside, for a live view (the web page's Train panel). The
+    base class does nothing; a subclass overrides what it needs.
+
+    ``batch`` is called after every step with the epoch's loss tensor so far, on the
+    device: reading it syncs, so a monitor reads it only when it reports (a few times a
+    second), never every step. ``epoch`` is called once the epoch is checkpointed.
+    ``stop_requested`` is asked before every step: True stops training as Ctrl-C does.
+    """
+
+    def batch(
+        self, model: nn.Module, epoch: int, step: int, steps: int, losses: torch.Tensor
+    ) -> None:
+        """``step`` (0-based) of ``steps`` in ``epoch`` is done; ``losses[: step + 1]`` hold
+        this epoch's batch losses."""
+
+    def epoch(self, model: nn.Module, history: History, epoch: int) -> None:
+        """``epoch`` is finished and saved; ``history`` holds it."""
+
+    def stop_requested(self) -> bool:
+        return False
+
+
 def _progress(total: int, desc: str, enabled: bool) -> Any:
     if not enabled:
         return None
@@ -181,6 +204,7 @@ def fit(
     progress: bool = False,
     log: Callable[[str], None] | None = None,
     evaluate_test: bool = True,
+    monitor: TrainingMonitor | None = None,
 ) -> FitResult:
     """Train ``model`` on ``data`` (validation carved from its training part), then test.
 
@@ -189,7 +213,8 @@ def fit(
     weights come from the caller (seed before ``create_model``), each epoch's shuffle,
     augmentation and dropout from ``seed`` and the epoch number, so a resumed run
     continues exactly where it left off. Under torchrun each rank trains on its shard of
-    every epoch's permutation with DistributedDataParallel.
+    every epoch's permutation with DistributedDataParallel. ``monitor`` watches from
+    inside (see :class:`TrainingMonitor`); its stop request is handled like Ctrl-C.
     """
     config = config or TrainConfig()
     config.validate()
@@ -256,6 +281,7 @@ def fit(
     # divergence is judged against the run's very first batch loss (kept across resumes)
     first_loss: float | None = history.batch_loss[0] if history.batch_loss else None
     stop = _DeferredSigint().install()
+    watch = monitor if rank == 0 else None
     try:
         for epoch in range(first_epoch, config.epochs + 1):
             epoch_start = time.perf_counter()
@@ -279,7 +305,7 @@ def fit(
             )
             learner.train()
             for step in range(steps_per_epoch):
-                if stop.requested:
+                if stop.requested or (watch is not None and watch.stop_requested()):
                     raise KeyboardInterrupt
                 lo, hi = step * config.batch_size, (step + 1) * config.batch_size
                 if aug_cfg is not None:
@@ -319,6 +345,8 @@ def fit(
                     )
                 if bar is not None:
                     bar.update()
+                if watch is not None:
+                    watch.batch(model, epoch, step, steps_per_epoch, losses)
             if bar is not None:
                 bar.close()
             checked = steps_per_epoch - steps_per_epoch % CHECK_EVERY
@@ -352,7 +380,9 @@ def fit(
             if on_epoch_end is not None and rank == 0:
                 on_epoch_end(model, optimizer, scheduler, history, epoch)
             epochs_done = epoch  # only once its checkpoint is safely written
-            if stop.requested:
+            if watch is not None:
+                watch.epoch(model, history, epoch)
+            if stop.requested or (watch is not None and watch.stop_requested()):
                 raise KeyboardInterrupt
             if config.early_stopping and val is not None:
                 if val.loss < best_val - 1e-6:

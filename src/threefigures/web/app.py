@@ -5,7 +5,7 @@ Every error, whatever raised it, is answered as JSON ``{"error": "one line"}``:
 - 400 the body cannot be read (invalid JSON, nested too deeply, bad multipart, no file);
 - 404 unknown run, figure, report or route; 405 wrong method;
 - 409 the run cannot answer (weights or folder missing, unreadable checkpoint, not an
-  image model);
+  image model); a training is already running, or the run asked to stop/resume cannot;
 - 413 body or upload over the limit (by Content-Length, or counted while reading);
 - 415 neither ``application/json`` nor ``multipart/form-data``;
 - 422 readable but unusable: schema errors (strings, ragged rows, wrong shape, out of
@@ -25,9 +25,9 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from fastapi import FastAPI, Request
+from fastapi import Body, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -47,10 +47,21 @@ from threefigures.web.schemas import (
     PixelsRequest,
     PredictResponse,
     RunDetail,
+    RunHistory,
     RunSummary,
+    TrainOptions,
+    TrainRequest,
+    TrainStarted,
+    TrainStopping,
 )
 from threefigures.web.service import Answer, WebError, WebService, to_json
 from threefigures.web.settings import WEB_METHODS, Settings
+from threefigures.web.training import TrainError, TrainingManager
+
+#: Seconds between keep-alive comments on an idle event stream.
+KEEPALIVE_SECONDS = 15.0
+#: How often an event stream looks for new events.
+STREAM_POLL_SECONDS = 0.05
 
 STATIC = Path(__file__).parent / "static"
 
@@ -105,7 +116,7 @@ def status_for(exc: ThreeFiguresError) -> int:
     """The HTTP status of a library error (see the module docstring)."""
     from threefigures.explain.attribution import ExplainError
 
-    if isinstance(exc, WebError):
+    if isinstance(exc, WebError | TrainError):
         return exc.status
     if isinstance(exc, RunNotFoundError):
         return 404
@@ -123,7 +134,8 @@ def _request_schemas() -> dict[str, Any]:
     nothing in /openapi.json."""
     schema = PixelsRequest.model_json_schema(ref_template="#/components/schemas/{model}")
     defs: dict[str, Any] = schema.pop("$defs", {})
-    return {**defs, "PixelsRequest": schema}
+    train = TrainRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {**defs, "PixelsRequest": schema, "TrainRequest": train}
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -142,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = (settings or Settings()).validate()
     service = WebService(settings)
     batcher = DrawingBatcher(service)
+    trainer = TrainingManager(settings, service.store)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -156,6 +169,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         yield
+        # A training still running is stopped as Ctrl-C would: saved, marked interrupted.
+        await run_in_threadpool(trainer.shutdown)
 
     app = FastAPI(
         title="threefigures",
@@ -185,6 +200,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     uploads = anyio.CapacityLimiter(settings.max_concurrent_uploads)
     app.state.service = service
     app.state.batcher = batcher
+    app.state.trainer = trainer
     app.state.settings = settings
 
     @app.exception_handler(ThreeFiguresError)
@@ -314,4 +330,103 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             status=415,
         )
 
+    # --- training from the page (web/training.py) ------------------------------------------
+
+    @app.get("/api/train/options", response_model=TrainOptions)
+    def train_options() -> dict[str, Any]:
+        """The Train form's defaults, choices and caps, and the run training now."""
+        return trainer.options()
+
+    @app.post(
+        "/api/train",
+        status_code=202,
+        response_model=TrainStarted,
+        responses=_errors(409, 422),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/TrainRequest"}}
+                },
+            }
+        },
+    )
+    def train_start(body: Any = Body(...)) -> TrainStarted:
+        """Start training a new run with `threefigures train`'s options (one training at a
+        time: 409 while another runs; 422 for a bad option or one past the caps)."""
+        record = trainer.start(body)
+        return TrainStarted(run=record.id, events=_events_url(record.id))
+
+    @app.get(
+        "/api/train/{run_id}/events",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}, **_errors(404)},
+    )
+    async def train_events(run_id: str, request: Request) -> StreamingResponse:
+        """Server-sent events of a run trained from the page: `start`, `batch` (≤ 20 a
+        second), `epoch`, `weights`, then `end` or `error`. A client that connects late
+        gets everything it missed first (or after `Last-Event-ID`)."""
+        job = trainer.job(run_id)
+        try:
+            first = int(request.headers.get("last-event-id", "-1")) + 1
+        except ValueError:
+            first = 0
+
+        async def stream() -> AsyncIterator[bytes]:
+            index, quiet = max(first, 0), 0.0
+            while True:
+                events = job.since(index)
+                for event in events:
+                    yield event.sse()
+                index += len(events)
+                if events and events[-1].name in ("end", "error"):
+                    return
+                if events:
+                    quiet = 0.0
+                elif quiet >= KEEPALIVE_SECONDS:
+                    quiet = 0.0
+                    yield b": keep-alive\n\n"
+                await anyio.sleep(STREAM_POLL_SECONDS)
+                quiet += STREAM_POLL_SECONDS
+
+        return StreamingResponse(
+            stream(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **FILE_HEADERS},
+        )
+
+    @app.post(
+        "/api/train/{run_id}/stop",
+        status_code=202,
+        response_model=TrainStopping,
+        responses=_errors(409),
+    )
+    def train_stop(run_id: str) -> TrainStopping:
+        """Stop the run's training as Ctrl-C does: it keeps its last finished epoch, is
+        marked interrupted, and can be resumed."""
+        trainer.stop(run_id)
+        return TrainStopping(run=run_id)
+
+    @app.post(
+        "/api/train/{run_id}/resume",
+        status_code=202,
+        response_model=TrainStarted,
+        responses=_errors(404, 409),
+    )
+    def train_resume(run_id: str) -> TrainStarted:
+        """Go on training an interrupted run from its last finished epoch."""
+        record = trainer.resume(run_id)
+        return TrainStarted(run=record.id, events=_events_url(record.id))
+
+    @app.get("/api/runs/{run_id}/history", response_model=RunHistory, responses=_errors(404))
+    def run_history(run_id: str) -> RunHistory:
+        """Figure 2's numbers (batch and epoch losses, validation accuracy) of one run."""
+        return service.history(run_id)
+
     return app
+
+
+def _events_url(run_id: str) -> str:
+    from urllib.parse import quote
+
+    return f"/api/train/{quote(run_id, safe='')}/events"

@@ -168,3 +168,57 @@ class PredictResponse(BaseModel):
             "preprocessing, waiting for its batch, forward pass and attribution."
         )
     )
+
+
+# --- training from the page ------------------------------------------------------------------
+
+
+class TrainRequest(BaseModel):
+    """``threefigures train``'s options by their Python names (``batch_size``; ``batch-size``
+    is read too), e.g. ``{"model": "cnn", "channels": "16,32", "epochs": 2}``. Left out:
+    the CLI's defaults. The server's caps (``GET /api/train/options``) answer 422 past them."""
+
+    model_config = ConfigDict(extra="allow")
+
+    data: str | None = Field(None, description="digits, sklearn-digits or fashion-mnist.")
+    model: str | None = Field(None, description="perceptron, mlp, cnn or rnn.")
+    layers: str | list[int] | None = Field(None, description='Hidden sizes, "512,128".')
+    channels: str | list[int] | None = Field(None, description='CNN channels, "16,32".')
+    activation: str | None = None
+    dropout: float | None = None
+    augment: str | list[str] | None = Field(None, description="flip, rotate, brightness, shift.")
+    optimizer: str | None = None
+    lr: float | None = None
+    batch_size: int | None = None
+    epochs: int | None = None
+
+
+class TrainStarted(BaseModel):
+    run: str = Field(description="The new run's id (or the resumed run's).")
+    events: str = Field(description="Its server-sent events: GET this URL.")
+
+
+class TrainStopping(BaseModel):
+    run: str
+    stopping: bool = True
+
+
+class TrainOptions(BaseModel):
+    defaults: dict[str, Any] = Field(description="The form's defaults: the article's network.")
+    choices: dict[str, list[str]] = Field(description="Allowed values of the choice options.")
+    limits: dict[str, int] = Field(description="Caps: epochs, units, layers, channels, batch.")
+    active: str | None = Field(description="The run training now, if any.")
+    enabled: bool
+    why_disabled: str | None
+
+
+class RunHistory(BaseModel):
+    """Figure 2's numbers for one run, batch by batch and epoch by epoch."""
+
+    run: str
+    batch_epoch: list[float]
+    batch_loss: list[float]
+    epoch: list[int]
+    epoch_loss: list[float]
+    val_loss: list[float | None]
+    val_accuracy: list[float | None]

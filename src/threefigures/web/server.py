@@ -18,6 +18,10 @@ from threefigures.web.settings import SETTINGS_ENV, Settings
 #: The exit status with which a uvicorn worker says it could not start (uvicorn.config's
 #: STARTUP_FAILURE): the parent then stops instead of starting another worker.
 STARTUP_FAILURE = 3
+#: Seconds Ctrl-C waits for open requests before closing them: an event stream of a
+#: training lasts as long as the training, and only after the streams close does the app's
+#: shutdown stop the training (saved and marked interrupted).
+GRACEFUL_SECONDS = 3
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -78,13 +82,21 @@ def run_server(settings: Settings) -> None:
                 port=settings.port,
                 log_level="info",
                 access_log=False,
+                timeout_graceful_shutdown=GRACEFUL_SECONDS,
             )
         finally:
             os.environ.pop(SETTINGS_ENV, None)
         return
     _set_threads(settings)
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
+    )
 
 
 def app_from_environment() -> FastAPI:
@@ -125,7 +137,12 @@ class BackgroundServer:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, 0))
         self.url = f"http://{host}:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(create_app(settings), log_level="warning", access_log=False)
+        config = uvicorn.Config(
+            create_app(settings),
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True

@@ -36,8 +36,8 @@ from threefigures.data.preprocess import (
     preprocess_array,
     preprocess_bytes,
 )
-from threefigures.errors import RunNotFoundError, ThreeFiguresError
-from threefigures.runs.folder import WEIGHTS_FILE, load_model_from_folder
+from threefigures.errors import CheckpointError, RunNotFoundError, ThreeFiguresError
+from threefigures.runs.folder import LIVE_WEIGHTS_FILE, WEIGHTS_FILE, load_model_from_folder
 from threefigures.runs.store import RunRecord, Store
 from threefigures.web.schemas import (
     MAX_SIDE,
@@ -47,6 +47,7 @@ from threefigures.web.schemas import (
     Health,
     PixelsRequest,
     RunDetail,
+    RunHistory,
     RunSummary,
 )
 from threefigures.web.settings import Settings
@@ -243,6 +244,22 @@ class WebService:
             metrics=[EpochRow(**m) for m in self._metrics(record.id)],
         )
 
+    def history(self, ref: str) -> RunHistory:
+        """Figure 2's numbers of one run, as the store recorded them."""
+        from threefigures.runs.lifecycle import history_from_store
+
+        record = self.resolve(ref)
+        h = history_from_store(self.store, record.id)
+        return RunHistory(
+            run=record.id,
+            batch_epoch=h.batch_epoch,
+            batch_loss=h.batch_loss,
+            epoch=h.epoch,
+            epoch_loss=h.epoch_loss,
+            val_loss=h.val_loss,
+            val_accuracy=h.val_accuracy,
+        )
+
     def _metrics(self, run_id: str) -> list[dict[str, Any]]:
         keys = ("epoch", "train_loss", "val_loss", "val_accuracy", "seconds")
         return [{k: m[k] for k in keys} for m in self.store.metrics(run_id)]
@@ -331,11 +348,24 @@ class WebService:
                 f"{record.data_name}) does not classify 28×28 images: pick an image run",
                 status=409,
             )
+        # A run training from the page answers with its weights as they are now: the live
+        # snapshot its training process saves every few seconds (web/live.py).
+        weights_file = WEIGHTS_FILE
+        if record.status == "running" and os.path.exists(
+            os.path.join(record.run_dir, LIVE_WEIGHTS_FILE)
+        ):
+            weights_file = LIVE_WEIGHTS_FILE
         try:  # checked on every request (a deleted run answers 409 at once); os.path, not
             # pathlib: a third of the cost, at a request per stroke
-            stamp = os.stat(os.path.join(record.run_dir, WEIGHTS_FILE)).st_mtime_ns
+            stamp = os.stat(os.path.join(record.run_dir, weights_file)).st_mtime_ns
         except OSError:
             self._evict(record.id)
+            if record.status == "running":
+                raise WebError(
+                    f"run {record.id} is training and has no weights to answer with yet: "
+                    "try again in a few seconds",
+                    status=409,
+                ) from None
             raise WebError(
                 f"run {record.id}: its weights are missing ({record.run_dir / WEIGHTS_FILE}; "
                 "folder deleted or moved?)",
@@ -348,7 +378,19 @@ class WebService:
                 self._cache.move_to_end(key)
                 return hit
             self._evict(record.id, locked=True)
-            model, config, classes = load_model_from_folder(record.run_dir)
+            try:
+                model, config, classes = load_model_from_folder(
+                    record.run_dir, weights_file=weights_file
+                )
+            except CheckpointError:
+                if weights_file == WEIGHTS_FILE:
+                    raise
+                # the snapshot was replaced (or removed as training ended) while read
+                raise WebError(
+                    f"run {record.id} is training and its weights changed while being read: "
+                    "try again",
+                    status=409,
+                ) from None
             model.requires_grad_(False)  # gradients are only ever taken w.r.t. the input
             entry = LoadedRun(model, record, config, classes, threading.Lock())
             self._cache[key] = entry

@@ -47,6 +47,17 @@ class Settings:
     method: str = "saliency"
     workers: int = 1
     max_concurrent_uploads: int = 2
+    # --- training from the page (web/training.py) ---
+    train_enabled: bool = True
+    train_datasets: tuple[str, ...] = ("digits", "sklearn-digits", "fashion-mnist")
+    train_max_epochs: int = 50
+    train_max_units: int = 2048
+    train_max_layers: int = 4
+    train_max_channels: int = 128
+    train_max_batch_size: int = 4096
+    train_weights_every: float = 2.0
+    train_threads: int | None = None
+    train_stop_seconds: float = 15.0
 
     def to_json(self) -> str:
         """These settings as JSON (for worker processes: see :data:`SETTINGS_ENV`)."""
@@ -67,6 +78,8 @@ class Settings:
             raise ConfigError(f"{SETTINGS_ENV} has unknown settings: {', '.join(unknown)}")
         if values.get("store") is not None:
             values["store"] = Path(values["store"])
+        if isinstance(values.get("train_datasets"), list):
+            values["train_datasets"] = tuple(values["train_datasets"])
         try:
             return cls(**values)
         except TypeError as exc:
@@ -95,4 +108,20 @@ class Settings:
             raise ConfigError(f"method must be one of {WEB_METHODS}, got {self.method!r}")
         if not self.host:
             raise ConfigError("--host must not be empty")
+        caps = {
+            "train_max_epochs": self.train_max_epochs,
+            "train_max_units": self.train_max_units,
+            "train_max_layers": self.train_max_layers,
+            "train_max_channels": self.train_max_channels,
+            "train_max_batch_size": self.train_max_batch_size,
+        }
+        for name, value in caps.items():
+            if value < 1:
+                raise ConfigError(f"{name} must be at least 1, got {value}")
+        if not self.train_weights_every > 0:
+            raise ConfigError(f"train_weights_every must be > 0, got {self.train_weights_every}")
+        if self.train_threads is not None and self.train_threads < 1:
+            raise ConfigError(f"train_threads must be at least 1, got {self.train_threads}")
+        if not self.train_stop_seconds > 0:
+            raise ConfigError(f"train_stop_seconds must be > 0, got {self.train_stop_seconds}")
         return self
