@@ -137,7 +137,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     )
     store.add_artifact(run_id, "figure4", outside)
     store.set_status(run_id, "finished")
-    with TestClient(create_app(Settings(store=store.path))) as client:
+    # the fuzzer may start trainings from POST /api/train: keep each one short
+    settings = Settings(store=store.path, train_max_epochs=1)
+    with TestClient(create_app(settings)) as client:
         yield Site(root, store.path, run_id, folder, client)
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from fastapi import Body, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -40,7 +40,7 @@ from threefigures.errors import (
     ThreeFiguresError,
 )
 from threefigures.web.batching import DrawingBatcher
-from threefigures.web.bodies import describe_validation, read_drawing, read_upload
+from threefigures.web.bodies import describe_validation, read_drawing, read_json, read_upload
 from threefigures.web.schemas import (
     ErrorBody,
     Health,
@@ -341,7 +341,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "/api/train",
         status_code=202,
         response_model=TrainStarted,
-        responses=_errors(409, 422),
+        responses=_errors(400, 409, 413, 415, 422),
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -351,10 +351,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             }
         },
     )
-    def train_start(body: Any = Body(...)) -> TrainStarted:
+    async def train_start(request: Request) -> TrainStarted:
         """Start training a new run with `threefigures train`'s options (one training at a
         time: 409 while another runs; 422 for a bad option or one past the caps)."""
-        record = trainer.start(body)
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            raise WebError(
+                f"unsupported content type {ctype or '(none)'!r}: send application/json",
+                status=415,
+            )
+        body = await read_json(request, settings.max_json_bytes, '{"model": "mlp", "epochs": 3}')
+        # checking the options loads the dataset: a worker thread, not the event loop
+        record = await run_in_threadpool(trainer.start, body)
         return TrainStarted(run=record.id, events=_events_url(record.id))
 
     @app.get(

@@ -52,6 +52,21 @@ async def limited(
         yield chunk
 
 
+async def read_json(request: Request, limit: int, example: str) -> Any:
+    """Any JSON body, read within ``limit``: a 400 when it is empty or not JSON (``example``
+    shows what to send), a 413 past the limit."""
+    import json
+
+    check_content_length(request, limit, "the JSON body")
+    body = b"".join([c async for c in limited(request.stream(), limit, "the JSON body")])
+    if not body.strip():
+        raise WebError(f"empty body: send JSON like {example}", status=400)
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise WebError(f"the body is not valid JSON ({exc})"[:200], status=400) from None
+
+
 async def read_drawing(request: Request, limit: int) -> PixelsRequest:
     """The JSON body, read within ``limit`` and parsed by pydantic-core in one pass (three
     times faster than ``json.loads`` then validation: it matters at a request per stroke)."""
