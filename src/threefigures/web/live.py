@@ -314,7 +314,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights-every", type=float, default=2.0)
     parser.add_argument("--threads", type=int, default=None)
     signal.signal(signal.SIGINT, _ask_stop)
+    parser.add_argument("--nice", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.nice and hasattr(os, "nice"):
+        # training is background work: the drawings the server answers meanwhile come first
+        os.nice(args.nice)
     if args.threads:
         torch.set_num_threads(args.threads)
     # Events own the real standard output; anything else printed goes to standard error.

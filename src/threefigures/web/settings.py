@@ -57,6 +57,7 @@ class Settings:
     train_max_batch_size: int = 4096
     train_weights_every: float = 2.0
     train_threads: int | None = None
+    train_nice: int = 10
     train_stop_seconds: float = 15.0
 
     def to_json(self) -> str:
@@ -122,6 +123,8 @@ class Settings:
             raise ConfigError(f"train_weights_every must be > 0, got {self.train_weights_every}")
         if self.train_threads is not None and self.train_threads < 1:
             raise ConfigError(f"train_threads must be at least 1, got {self.train_threads}")
+        if not 0 <= self.train_nice <= 19:
+            raise ConfigError(f"train_nice must be between 0 and 19, got {self.train_nice}")
         if not self.train_stop_seconds > 0:
             raise ConfigError(f"train_stop_seconds must be > 0, got {self.train_stop_seconds}")
         return self

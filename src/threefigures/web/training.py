@@ -301,6 +301,8 @@ class TrainingManager:
             str(self.settings.train_weights_every),
             "--threads",
             str(threads),
+            "--nice",
+            str(self.settings.train_nice),
         ]
         # the child's own messages (warnings, a traceback) go to a log in the run's folder
         job.log_path = record.run_dir / TRAIN_LOG
