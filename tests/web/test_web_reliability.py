@@ -552,6 +552,7 @@ def test_binding_beyond_loopback_builds_a_warning(
     assert (warning is not None) is warns
     if warning is not None:
         assert warning.startswith("warning:") and host in warning and "127.0.0.1" in warning
+        assert "start trainings" in warning and "--no-train" in warning
         assert "\n" not in warning
 
 
@@ -580,6 +581,24 @@ def test_serve_binds_loopback_by_default_and_warns_on_stderr_otherwise(
     assert "warning" not in quiet
     (line,) = [ln for ln in loud.splitlines() if ln.startswith("warning:")]
     assert "0.0.0.0" in line and "127.0.0.1" in line
+
+
+def test_serve_no_train_turns_the_train_api_off(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`serve --no-train`: the app it builds answers POST /api/train with 409 and says why."""
+    from fastapi.testclient import TestClient
+
+    from threefigures.cli import main
+
+    apps: list[Any] = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **kw: apps.append(app))
+    monkeypatch.setattr("threefigures.web.server._set_threads", lambda _s: None)
+    assert main(["serve", "--store", str(tmp_path / "s.db"), "--no-train"]) == 0
+    with TestClient(apps[0]) as client:
+        response = client.post("/api/train", json={"epochs": 1})
+        assert response.status_code == 409 and "turned off" in response.json()["error"]
+        assert client.get("/api/train/options").json()["enabled"] is False
 
 
 #: Requests that try to reach outside the run folder or the store, through TestClient

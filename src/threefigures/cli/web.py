@@ -39,6 +39,13 @@ def serve(
             help="Uploads decoded at once per process (a big photo may take ~400 MB).",
         ),
     ] = Settings.max_concurrent_uploads,
+    train: Annotated[
+        bool,
+        typer.Option(
+            "--train/--no-train",
+            help="Let the page train networks on this machine (one at a time, capped sizes).",
+        ),
+    ] = Settings.train_enabled,
 ) -> None:
     """Serve the web page: draw a digit and watch it go through the network."""
     import math
@@ -56,6 +63,7 @@ def serve(
         max_upload_bytes=int(max_upload_mb * MIB),
         workers=workers,
         max_concurrent_uploads=max_concurrent_uploads,
+        train_enabled=train,
     ).validate()
     echo(f"threefigures web page on http://{host}:{port}/ (Ctrl-C stops it)")
     run_server(settings)

@@ -48,9 +48,10 @@ def exposure_warning(host: str) -> str | None:
     where = " (every network interface)" if name in ("0.0.0.0", "::") else ""
     return (
         f"warning: --host {host}{where} serves the page beyond this machine: anyone who can "
-        "reach it can use the page, run the models and read every run's configuration, "
-        "figures and reports (there is no login). Use --host 127.0.0.1 (the default) to keep "
-        "it on this machine."
+        "reach it can use the page, run the models, start trainings on this machine and read "
+        "every run's configuration, figures and reports (there is no login). Use --host "
+        "127.0.0.1 (the default) to keep it on this machine, or --no-train to keep the page "
+        "from training."
     )
 
 
