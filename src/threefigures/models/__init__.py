@@ -1,6 +1,7 @@
 """Models by name: ``create_model(name, config)``; importing registers them all."""
 
 from threefigures.models import cnn as _cnn  # noqa: F401  (registers "cnn")
+from threefigures.models import minilm as _minilm  # noqa: F401  (registers "minilm")
 from threefigures.models import mlp as _mlp  # noqa: F401  (registers "mlp")
 from threefigures.models import perceptron as _perceptron  # noqa: F401  (registers "perceptron")
 from threefigures.models import rnn as _rnn  # noqa: F401  (registers "rnn")

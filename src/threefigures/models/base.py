@@ -58,6 +58,11 @@ class Network(nn.Module):
         are not a module's output (the RNN's); ``None``: use :meth:`activation_taps`."""
         return None
 
+    def token_embedding(self) -> nn.Module | None:
+        """The module whose output is the tokens' embedding (B, T, E), where per-token
+        attribution looks (Captum's layer methods); None for models reading pixels."""
+        return None
+
     def conv_layers(self) -> dict[str, nn.Conv2d]:
         """The convolutions by block name ("conv1", …); empty for models without."""
         return {}

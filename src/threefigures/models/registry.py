@@ -24,6 +24,8 @@ class ModelEntry:
     factory: ModelFactory
     summary: str
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    #: "any": images (B, C, H, W) or token ids; "text": only token ids, of its own vocabulary
+    reads: str = "any"
 
     def default_config(self) -> ModelConfig:
         return dataclasses.replace(ModelConfig(name=self.name), **self.defaults)
@@ -33,7 +35,7 @@ _REGISTRY: dict[str, ModelEntry] = {}
 
 
 def register_model(
-    name: str, summary: str, **defaults: Any
+    name: str, summary: str, *, reads: str = "any", **defaults: Any
 ) -> Callable[[ModelFactory], ModelFactory]:
     """Decorator: make ``factory(config) -> nn.Module`` available as ``name``; keyword
     arguments are the model's own defaults (``layers=(128,)`` for the CNN's head)."""
@@ -41,7 +43,7 @@ def register_model(
     def decorator(factory: ModelFactory) -> ModelFactory:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} registered twice")
-        _REGISTRY[name] = ModelEntry(name, factory, summary, defaults)
+        _REGISTRY[name] = ModelEntry(name, factory, summary, defaults, reads)
         return factory
 
     return decorator

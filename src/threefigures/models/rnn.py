@@ -229,6 +229,9 @@ class RNN(Network):
     def recurrent_layer(self) -> nn.RNNBase | None:
         return self.rnn
 
+    def token_embedding(self) -> nn.Module | None:
+        return self.embedding
+
     @property
     def reads_tokens(self) -> bool:
         return self.embedding is not None

@@ -112,7 +112,8 @@ def _draw_figure1(model: nn.Module, path: Path, subtitle: str) -> Path:
         return draw_structure(structure, path, subtitle=subtitle)
     from threefigures.figures import draw_blocks
 
-    return draw_blocks(structure, path, subtitle=subtitle)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return draw_blocks(structure, path, subtitle=subtitle, trainable=trainable)
 
 
 def _draw_figure3(model: nn.Module, data: AnyDataset, test: EvalResult, path: Path) -> Path:
@@ -137,7 +138,7 @@ def _draw_figure3(model: nn.Module, data: AnyDataset, test: EvalResult, path: Pa
             data.classes,
             path,
             labels=test.labels[idx],
-            title=f"Figure 3 — inference on {len(idx)} test names never used in training",
+            title=f"Figure 3 — inference on {len(idx)} test {data.items} never used in training",
         )
     return draw_inference(
         data.test_x[torch.from_numpy(idx)].numpy(),

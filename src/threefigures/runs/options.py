@@ -45,6 +45,7 @@ OPTION_KINDS: dict[str, str] = {
     "num_layers": "int",
     "bidirectional": "bool",
     "attention": "bool",
+    "freeze": "bool",
     # training
     "loss": "str",
     "epochs": "int",
@@ -83,6 +84,7 @@ _MODEL_FIELDS = (
     "num_layers",
     "bidirectional",
     "attention",
+    "freeze",
 )
 _TRAIN_FIELDS = tuple(
     name

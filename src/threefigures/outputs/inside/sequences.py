@@ -113,7 +113,7 @@ def inside_sequences(
         list(data.classes),
         out_dir / "inside-embedding.png",
         method="PCA" if projection == "pca" else "t-SNE",
-        title=f"{len(emb_idx)} test names at each layer",
+        title=f"{len(emb_idx)} test {data.items} at each layer",
     )
     result.add(
         "inside-embedding",
@@ -143,7 +143,7 @@ def inside_sequences(
             wrong_items,
             out_dir / "inside-top-losses.png",
             method=method,
-            title=f"The {len(worst)} most confidently wrong test names",
+            title=f"The {len(worst)} most confidently wrong test {data.items}",
         )
         result.add(
             "inside-top-losses",
