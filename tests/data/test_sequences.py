@@ -204,7 +204,7 @@ def test_next_majority_baseline_is_computed(nextchar: SequenceDataset) -> None:
 def test_unknown_dataset_is_a_data_error() -> None:
     with pytest.raises(DataError, match="names-gender"):
         load_sequences("names-nope")
-    assert SEQUENCE_DATASETS == ("names-gender", "names-next")
+    assert SEQUENCE_DATASETS == ("names-gender", "names-next", "drug-reviews")
 
 
 # --------------------------------------------------------------------------- encode / decode

@@ -91,11 +91,13 @@ def minilm_dir() -> Path:
 
 @dataclass(frozen=True)
 class Encoded:
-    """Texts as token ids: (N, T) 0-padded, (N,) lengths, and which were cut short."""
+    """Texts as token ids: (N, T) 0-padded, (N,) lengths, which were cut short, and how
+    many tokens each had before the cut."""
 
     ids: torch.Tensor
     lengths: torch.Tensor
     truncated: list[bool]
+    full_lengths: list[int]
 
 
 class WordPiece:
@@ -121,9 +123,10 @@ class WordPiece:
 
     def encode(self, texts: list[str]) -> Encoded:
         """Each text as ``[CLS] … [SEP]``, at most ``max_tokens`` (cut before the [SEP])."""
-        rows, truncated = [], []
+        rows, truncated, full = [], [], []
         for encoding in self.tokenizer.encode_batch(texts):
             ids = list(encoding.ids)
+            full.append(len(ids))
             cut = len(ids) > self.max_tokens
             if cut:
                 ids = ids[: self.max_tokens - 1] + ids[-1:]  # keep the closing [SEP]
@@ -134,7 +137,7 @@ class WordPiece:
         for i, row in enumerate(rows):
             x[i, : len(row)] = torch.tensor(row, dtype=torch.int64)
         lengths = torch.tensor([len(r) for r in rows], dtype=torch.int64)
-        return Encoded(x, lengths, truncated)
+        return Encoded(x, lengths, truncated, full)
 
     def tokens(self, ids: list[int]) -> list[str]:
         return [self.vocab[i] if 0 <= i < len(self.vocab) else "[UNK]" for i in ids]
