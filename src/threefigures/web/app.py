@@ -49,6 +49,8 @@ from threefigures.web.schemas import (
     RunDetail,
     RunHistory,
     RunSummary,
+    TextPredictResponse,
+    TextRequest,
     TrainOptions,
     TrainRequest,
     TrainStarted,
@@ -329,6 +331,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             '({"pixels": [[...], ...]}) or multipart/form-data with the image in field "file"',
             status=415,
         )
+
+    @app.post(
+        "/api/predict-text",
+        response_model=TextPredictResponse,
+        responses=_errors(400, 404, 409, 413, 422),
+    )
+    def predict_text(body: TextRequest) -> Response:
+        """Classify a text with a text run (default: the newest finished one): the class,
+        the probabilities, each token's attribution and a transformer's attention per layer
+        and head (the attention each token receives)."""
+        answer = service.predict_text(body.text, run=body.run, method=body.method)
+        return _answer_response(answer)
 
     # --- training from the page (web/training.py) ------------------------------------------
 

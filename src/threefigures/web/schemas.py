@@ -170,6 +170,54 @@ class PredictResponse(BaseModel):
     )
 
 
+# --- text runs ------------------------------------------------------------------------------
+
+#: Longest text the page may send (characters); the model reads at most its own token budget.
+MAX_TEXT_CHARS = 20_000
+
+
+class TextRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(max_length=MAX_TEXT_CHARS, description="The text to classify.")
+    run: str | None = Field(
+        None, description="A text run's id or `latest` (default: latest text run)."
+    )
+    method: Literal["saliency", "integrated-gradients"] = Field(
+        "saliency", description="Per-token attribution (saliency: one backward pass)."
+    )
+
+
+class TokenScore(BaseModel):
+    token: str
+    attribution: float = Field(description="Divided by the largest absolute value: in [-1, 1].")
+
+
+class TextAttention(BaseModel):
+    layers: int
+    heads: int
+    received: list[list[float]] = Field(
+        description="Per layer and head (layer-major), the attention each token receives: "
+        "the mean over the tokens of their attention to it."
+    )
+    per_layer: list[list[float]] = Field(description="The same, averaged over each layer's heads.")
+
+
+class TextPredictResponse(BaseModel):
+    run: str
+    class_: str = Field(alias="class")
+    index: int
+    probability: float
+    classes: list[str]
+    probabilities: list[float]
+    top: list[TopClass]
+    method: Method
+    tokens: list[TokenScore] = Field(description="The tokens the network read, in order.")
+    attention: TextAttention | None = Field(description="A transformer's attention; else null.")
+    notes: list[str] = Field(description="e.g. that the text was cut to the model's length.")
+    compute_ms: float
+
+
 # --- training from the page ------------------------------------------------------------------
 
 

@@ -179,6 +179,12 @@ def _is_image_config(config: dict[str, Any]) -> bool:
     return int(model.get("vocab_size", 0) or 0) == 0 and shape == [1, MNIST_SIZE, MNIST_SIZE]
 
 
+def _is_text_config(config: dict[str, Any]) -> bool:
+    """A run that reads token ids and answers one class per text (not a name generator)."""
+    model = config.get("model", {}) if isinstance(config, dict) else {}
+    return int(model.get("vocab_size", 0) or 0) > 0 and not model.get("sequence_output", False)
+
+
 def _inside(path: Path, folder: Path) -> bool:
     try:
         return path.resolve().is_relative_to(folder.resolve())
@@ -348,6 +354,9 @@ class WebService:
                 f"{record.data_name}) does not classify 28×28 images: pick an image run",
                 status=409,
             )
+        return self._load(record)
+
+    def _load(self, record: RunRecord) -> LoadedRun:
         # A run training from the page answers with its weights as they are now: the live
         # snapshot its training process saves every few seconds (web/live.py).
         weights_file = WEIGHTS_FILE
@@ -411,6 +420,85 @@ class WebService:
         frame = np.zeros((MNIST_SIZE, MNIST_SIZE), dtype=np.float32)
         frame[6:22, 12:16] = 1.0
         self.predict_pixels(frame.tolist(), run=None, method=None)
+
+    # --- text runs -------------------------------------------------------------------------
+
+    def text_run(self, ref: str | None) -> RunRecord:
+        """A run that classifies text: ``ref``, or the newest finished one (409 otherwise)."""
+        if ref is not None and ref != "latest":
+            record = self.resolve(ref)
+            if not _is_text_config(record.config):
+                raise WebError(
+                    f"run {record.id} ({describe_model(record.config, record.model_name)} on "
+                    f"{record.data_name}) does not classify text: pick a text run",
+                    status=409,
+                )
+            return record
+        for record in self.store.list_runs(limit=500):
+            if record.status == "finished" and _is_text_config(record.config):
+                return record
+        raise WebError(
+            "no finished text run: train one with `threefigures train --data drug-reviews "
+            "--model minilm`",
+            status=409,
+        )
+
+    def predict_text(self, text: str, *, run: str | None, method: str) -> Answer:
+        """The class of a text, each token's attribution and, for a transformer, the
+        attention every token receives per layer and head."""
+        from threefigures.errors import DataError
+        from threefigures.explain.attribution import attribute
+        from threefigures.outputs.text import check_text, encode_text
+
+        started = time.perf_counter()
+        loaded = self._load(self.text_run(run))
+        try:
+            encoded = encode_text(check_text(text), loaded.config)
+        except DataError as exc:
+            raise WebError(str(exc), status=422) from None
+        x = torch.tensor([encoded.ids])  # (1, T)
+        lengths = torch.tensor([len(encoded.ids)])
+        with loaded.lock:
+            attr = attribute(loaded.model, x, method=method, lengths=lengths)
+            maps = getattr(loaded.model, "attention_maps", None)
+            attention = maps(x, lengths)[:, 0].float().numpy() if callable(maps) else None
+        probs = attr.probabilities[0].astype(np.float64)
+        probs = probs / probs.sum()
+        classes = _class_names(loaded.classes, len(probs))
+        index = int(np.argmax(probs))
+        order = np.argsort(-probs, kind="stable")[:TOP_K]
+        scores = attr.maps[0][: len(encoded.ids)].astype(np.float64)
+        scale = float(np.abs(scores).max()) or 1.0
+        answer: Answer = {
+            "run": loaded.record.id,
+            "class": classes[index],
+            "index": index,
+            "probability": round(float(probs[index]), 6),
+            "classes": classes,
+            "probabilities": np.round(probs, 6),
+            "top": [
+                {"class": classes[j], "index": int(j), "probability": round(float(probs[j]), 6)}
+                for j in order
+            ],
+            "method": method,
+            "tokens": [
+                {"token": t, "attribution": round(float(v) / scale, 4)}
+                for t, v in zip(encoded.tokens, scores, strict=True)
+            ],
+            "attention": None,
+            "notes": encoded.notes,
+        }
+        if attention is not None:
+            layers, heads = attention.shape[:2]
+            received = attention.mean(axis=2)  # (layers, heads, T): mean over the queries
+            answer["attention"] = {
+                "layers": int(layers),
+                "heads": int(heads),
+                "received": np.round(received.reshape(layers * heads, -1), 4),
+                "per_layer": np.round(received.mean(axis=1), 4),
+            }
+        answer["compute_ms"] = round(1000 * (time.perf_counter() - started), 2)
+        return answer
 
     # --- predictions -----------------------------------------------------------------------
 
