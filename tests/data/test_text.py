@@ -50,7 +50,7 @@ TEST = [("Did nothing for me.", "negative"), ("Works well.", "positive")]
 
 def test_reviews_are_read_unescaped_with_their_labels(tmp_path: Path) -> None:
     parts = read_reviews(write_zip(tmp_path / "d.zip", tsv(TRAIN), tsv(TEST)))
-    assert [t for t, _ in parts["train"]][0] == "It worked. I've never felt better."
+    assert next(t for t, _ in parts["train"]) == "It worked. I've never felt better."
     assert parts["train"][1] == ("Awful side effects, had to stop.", 0)  # line break → space
     assert parts["train"][3][0] == "Great drug & cheap"
     assert [c for _, c in parts["train"]] == [2, 0, 1, 2]

@@ -195,8 +195,7 @@ def explain_texts(
     """For each text: per-token attribution (Captum, on the token embeddings) drawn over the
     text, and, for a transformer, its attention per layer and head."""
     from threefigures.explain.attribution import attribute
-    from threefigures.figures.inside.text import draw_attention as draw_head_attention
-    from threefigures.figures.inside.text import draw_token_attribution
+    from threefigures.figures.inside import draw_head_attention, draw_token_attribution
     from threefigures.models import Network
 
     _require_text_run(config, run_id)

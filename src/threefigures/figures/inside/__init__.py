@@ -42,6 +42,7 @@ from .dense import (
 from .embedding import draw_embedding
 from .errors import TOP_LOSSES_COLS, draw_confusion_normalised, draw_top_losses
 from .recurrent import MAX_STEP_LABELS, draw_attention, draw_gates
+from .text import draw_head_attention, draw_token_attribution
 
 __all__ = [
     "DIVERGING",
@@ -65,8 +66,10 @@ __all__ = [
     "draw_embedding",
     "draw_feature_maps",
     "draw_gates",
+    "draw_head_attention",
     "draw_layer_activations",
     "draw_sequence_attribution",
+    "draw_token_attribution",
     "draw_top_losses",
     "draw_unit_weights",
 ]

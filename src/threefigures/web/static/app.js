@@ -408,13 +408,15 @@
 
   $("clear").addEventListener("click", clearAll);
 
-  runSelect.addEventListener("change", () => {
+  function useChosenRun() {
     const url = new URL(location.href);
     url.searchParams.set("run", runSelect.value);
     history.replaceState(null, "", url);
     if (photo) predictPhoto();
     else if (hasInk) predictDrawing();
-  });
+  }
+
+  runSelect.addEventListener("change", useChosenRun);
 
   async function getJSON(url) {
     const res = await fetch(url);
@@ -422,7 +424,47 @@
     return res.json();
   }
 
-  async function loadRuns() {
+  // The run the Train panel (train.js) is training: listed as "ID (training…)" and usable,
+  // so a drawing can be sent to it mid-training (the server answers with its current weights).
+  let training = null; // {run, label}
+  let firstLoad = true;
+
+  function markTraining() {
+    if (!training) return;
+    let opt = [...runSelect.options].find((o) => o.value === training.run);
+    if (!opt) {
+      opt = document.createElement("option");
+      opt.value = training.run;
+      runSelect.prepend(opt);
+    }
+    opt.textContent = training.label;
+    opt.disabled = false;
+    opt.dataset.training = "true";
+  }
+
+  document.addEventListener("threefigures:training", (ev) => {
+    training = { run: ev.detail.run, label: ev.detail.label || `${ev.detail.run} (training…)` };
+    markTraining();
+    // A reload of /?run=ID mid-training: the list came before the Train panel named its run.
+    const chosen = runSelect.selectedOptions[0];
+    const wanted = new URLSearchParams(location.search).get("run") === training.run;
+    if (runSelect.value !== training.run && (wanted || !chosen || chosen.disabled)) {
+      // Asked for by ?run=ID (a reload mid-training: the list came before the Train panel
+      // named its run), or no other run can answer: the training one will.
+      runSelect.value = training.run;
+      statusEl.textContent = "";
+    }
+  });
+
+  document.addEventListener("threefigures:trained", async (ev) => {
+    const { run, select } = ev.detail;
+    if (training && training.run === run) training = null;
+    await loadRuns(select ? run : null);
+  });
+
+  // `prefer`: a run to select if it can answer (a run that just finished training).
+  async function loadRuns(prefer = null) {
+    const kept = firstLoad ? "" : runSelect.value;
     try {
       const [runs, health] = await Promise.all([getJSON("/api/runs"), getJSON("/health")]);
       maxUpload = health.max_upload_bytes;
@@ -441,17 +483,27 @@
         if (!opt.disabled) usable.push(run.id);
         runSelect.append(opt);
       }
-      if (!usable.length) {
-        statusEl.textContent = "No run can answer yet: train one with `threefigures demo`.";
-      } else if (wanted && usable.includes(wanted)) {
+      markTraining();
+      if (prefer && usable.includes(prefer)) {
+        runSelect.value = prefer;
+      } else if (kept && [...runSelect.options].some((o) => o.value === kept && !o.disabled)) {
+        runSelect.value = kept;
+      } else if (!usable.length) {
+        if (training) runSelect.value = training.run;
+        else statusEl.textContent = "No run can answer yet: train one below or with `threefigures demo`.";
+      } else if (wanted && (usable.includes(wanted) || (training && training.run === wanted))) {
         runSelect.value = wanted;
       } else {
         runSelect.value = usable.includes(health.default_run) ? health.default_run : usable[0];
-        if (wanted) statusEl.textContent = `No usable run ${wanted}; using ${runSelect.value}.`;
+        if (wanted && firstLoad) statusEl.textContent = `No usable run ${wanted}; using ${runSelect.value}.`;
+      }
+      if (!firstLoad && (runSelect.value !== kept || (prefer && runSelect.value === prefer))) {
+        useChosenRun(); // ask the newly chosen network about what is on the pad
       }
     } catch (err) {
       statusEl.textContent = `Could not list the runs: ${err.message}`;
     }
+    firstLoad = false;
     document.body.dataset.runsLoaded = "true";
   }
 
