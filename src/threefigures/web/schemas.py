@@ -41,6 +41,7 @@ class RunSummary(BaseModel):
     device: str | None
     files_present: bool = Field(description="False when the run's folder or weights are gone.")
     image_model: bool = Field(description="True when the run classifies 28×28 images.")
+    text_model: bool = Field(False, description="True when the run classifies texts (--text).")
     url: str
     figures: dict[str, str] = Field(description="Figure name → URL of its PNG.")
     report: str | None = Field(description="URL of report.html, if the run has one.")

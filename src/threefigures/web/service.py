@@ -287,6 +287,7 @@ class WebService:
             device=record.device,
             files_present=(record.run_dir / WEIGHTS_FILE).is_file(),
             image_model=_is_image_config(record.config),
+            text_model=_is_text_config(record.config),
             url=base,
             figures={name: f"{base}/figures/{name}.png" for name in figures},
             report=f"{base}/report" if self._report(record) is not None else None,
