@@ -62,6 +62,11 @@ def inside_sequences(
 ) -> None:
     from threefigures.figures import inside as fig
 
+    if data.items == "reviews":  # WordPiece tokens, not characters
+        from threefigures.outputs.inside.reviews import inside_reviews
+
+        inside_reviews(model, data, out_dir, result, options)
+        return
     method, projection = options.method, options.projection
     sample, top_k, confusion_figure = options.sample, options.top_k, options.confusion_figure
 
