@@ -402,6 +402,74 @@ CASES = [
         ],
         "error: convolutional",
     ),
+    # texts (predict --text / explain --text)
+    Case(
+        "cli",
+        "--text given to an image run",
+        lambda t, s: ["--store", str(s), "predict", "--text", "this helped"],
+        "error: classifies images",
+    ),
+    Case(
+        "cli",
+        "predict with neither images nor --text",
+        lambda t, s: ["--store", str(s), "predict"],
+        "error: nothing to predict",
+    ),
+    Case(
+        "cli",
+        "an empty --text",
+        lambda t, s: ["--store", str(s), "predict", "--run", _text_run(s), "--text", ""],
+        "error: an empty text",
+    ),
+    Case(
+        "cli",
+        "a whitespace-only --text",
+        lambda t, s: ["--store", str(s), "predict", "--run", _text_run(s), "--text", " \t "],
+        "error: an empty text",
+    ),
+    Case(
+        "cli",
+        "--text that is not valid UTF-8",
+        lambda t, s: [
+            "--store",
+            str(s),
+            "predict",
+            "--run",
+            _text_run(s),
+            "--text",
+            b"caf\xe9".decode("utf-8", "surrogateescape"),
+        ],
+        "error: not valid UTF-8",
+    ),
+    Case(
+        "cli",
+        "an image given to a text run",
+        lambda t, s: [
+            "--store",
+            str(s),
+            "predict",
+            "--run",
+            _text_run(s),
+            str(_digit(t / "i.png")),
+        ],
+        "error: reads text",
+    ),
+    Case(
+        "cli",
+        "a text run's --text explained",
+        lambda t, s: [
+            "--store",
+            str(s),
+            "explain",
+            "--run",
+            _text_run(s),
+            "--text",
+            "Anna",
+            "--out",
+            str(t / "explained"),
+        ],
+        "ok: integrated-gradients",
+    ),
     # data files
     Case(
         "data",
@@ -443,9 +511,19 @@ CASES = [
 ]
 
 
+def _text_run(store: Path) -> str:
+    """The store's run that reads text (names-gender); `latest` is the image run."""
+    from threefigures.runs.store import Store
+
+    return next(r.id for r in Store(store).list_runs() if r.data_name == "names-gender")
+
+
 @pytest.fixture(scope="module")
 def trained_store(tmp_path_factory) -> Path:
     store = tmp_path_factory.mktemp("bad") / "runs" / "threefigures.db"
+    # a text run first (names: the cheapest), then the image run every other case uses
+    names = ["train", "--data", "names-gender", "--model", "rnn", "--epochs", "1", "--quiet"]
+    assert main(["--store", str(store), *names]) == 0
     assert main(["--store", str(store), "train", *TRAIN_OK, "--quiet"]) == 0
     return store
 
