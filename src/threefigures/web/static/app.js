@@ -476,7 +476,7 @@
         opt.value = run.id;
         const acc = run.test_accuracy == null ? "" : ` · ${(100 * run.test_accuracy).toFixed(1)}%`;
         let why = "";
-        if (!run.image_model) why = " (not an image model)";
+        if (!run.image_model) why = run.text_model ? " (reads text: see Classify a text)" : " (not an image model)";
         else if (!run.files_present) why = " (files missing)";
         opt.textContent = `${run.id} · ${run.data_name} · ${run.model}${acc}${why}`;
         opt.disabled = why !== "";
