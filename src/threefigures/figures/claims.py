@@ -161,6 +161,7 @@ def draw_grouped_bars(
     with figure(max(5.0, 1.2 + 0.5 * k * len(groups)), 4.6) as fig:
         ax = fig.add_subplot(1, 1, 1)
         lows = []
+        legend_done: set[str] = set()  # each label in the legend once, where it first appears
         for gi, (_group, bars) in enumerate(groups):
             for label, mean, std in bars:
                 j = labels.index(label)
@@ -172,8 +173,9 @@ def draw_grouped_bars(
                     color=COLOURS[j % len(COLOURS)],
                     yerr=None if std is None else std * scale,
                     capsize=2,
-                    label=label if gi == 0 else None,
+                    label=None if label in legend_done else label,
                 )
+                legend_done.add(label)
                 ax.text(
                     x, mean * scale, f"{mean * scale:.1f}", ha="center", va="bottom", fontsize=6.5
                 )
