@@ -191,7 +191,10 @@ class TextRequest(BaseModel):
 
 class TokenScore(BaseModel):
     token: str
-    attribution: float = Field(description="Divided by the largest absolute value: in [-1, 1].")
+    attribution: float = Field(
+        description="Divided by the largest absolute value among the text's own tokens "
+        "([CLS]/[SEP] excluded, so theirs may lie outside [-1, 1])."
+    )
 
 
 class TextAttention(BaseModel):

@@ -469,7 +469,11 @@ class WebService:
         index = int(np.argmax(probs))
         order = np.argsort(-probs, kind="stable")[:TOP_K]
         scores = attr.maps[0][: len(encoded.ids)].astype(np.float64)
-        scale = float(np.abs(scores).max()) or 1.0
+        # scaled over the text's own tokens: [CLS]/[SEP] are not part of what was written
+        # (draw_token_attribution leaves them out of its colour scale too)
+        words = [i for i, t in enumerate(encoded.tokens) if t not in ("[CLS]", "[SEP]")]
+        scale = float(np.abs(scores[words]).max()) if words else 0.0
+        scale = scale or 1.0
         answer: Answer = {
             "run": loaded.record.id,
             "class": classes[index],
