@@ -61,7 +61,7 @@ def test_json_and_cli_spellings_agree() -> None:
         ({"layers": "12,x"}, "--layers must be positive integers"),
         ({"layers": [0]}, "--layers needs positive sizes"),
         ({"layers": [True]}, "--layers must be positive integers"),
-        ({"channels": ""}, "--channels needs positive sizes"),
+        ({"channels": ","}, "--channels needs positive sizes"),
         ({"augment": ["flip", 3]}, "--augment must be names"),
         ({"augment": "spin"}, "unknown augmentation 'spin'"),
         ({"batch_norm": "yes"}, "--batch-norm must be true or false"),

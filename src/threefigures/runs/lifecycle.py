@@ -107,6 +107,14 @@ def _record_epoch(store: Store, record: RunRecord, history: History, epoch: int)
     )
 
 
+class RunInterrupted(ThreeFiguresError):
+    """A tracked run was interrupted (Ctrl-C, or a Stop from the page) and saved."""
+
+    def __init__(self, message: str, epochs_done: int) -> None:
+        super().__init__(message)
+        self.epochs_done = epochs_done
+
+
 @contextmanager
 def tracked(store: Store, record: RunRecord, *, resumable: bool = True) -> Iterator[None]:
     """Training inside this block marks the run "interrupted" on Ctrl-C (and, if it can be
@@ -117,9 +125,10 @@ def tracked(store: Store, record: RunRecord, *, resumable: bool = True) -> Itera
         store.set_status(record.id, "interrupted", error=str(exc))
         if not resumable:
             raise
-        raise ThreeFiguresError(
+        raise RunInterrupted(
             f"interrupted: run {record.id} saved after {exc.epochs_done} epoch(s); "
-            f"continue with `threefigures train --resume {record.id}`"
+            f"continue with `threefigures train --resume {record.id}`",
+            exc.epochs_done,
         ) from None
     except TrainingDiverged as exc:
         store.set_status(record.id, "failed", error=str(exc))

@@ -160,8 +160,9 @@ def read_options(options: Mapping[str, Any]) -> dict[str, Any]:
         name = str(raw_name).replace("-", "_")
         if name not in OPTION_KINDS:
             raise ConfigError(f"unknown option {raw_name!r}")
-        if value is not None:
-            given[name] = read_option(name, value)
+        if value is None or (OPTION_KINDS[name] == "sizes" and value == ""):
+            continue  # not given (an empty --layers, as the CLI has it, too)
+        given[name] = read_option(name, value)
     return given
 
 

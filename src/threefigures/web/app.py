@@ -397,11 +397,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async def stream() -> AsyncIterator[bytes]:
             index, quiet = max(first, 0), 0.0
             while True:
-                events = job.since(index)
+                events, index = job.since(index)
                 for event in events:
                     yield event.sse()
-                index += len(events)
-                if events and events[-1].name in ("end", "error"):
+                if job.done and index >= len(job.events):  # also a client past the end
                     return
                 if events:
                     quiet = 0.0

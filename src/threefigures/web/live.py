@@ -27,24 +27,10 @@ import os
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
-
-import numpy as np
-import torch
-from torch import nn
-
-from threefigures.errors import ThreeFiguresError
-from threefigures.runs.folder import LIVE_WEIGHTS_FILE
-from threefigures.training import History, TrainingMonitor
-
-#: Seconds between batch events: at most 20 a second.
-BATCH_INTERVAL = 0.05
-#: First-layer units drawn at most (an 8 × 8 grid of 28 × 28 tiles).
-MAX_TILES = 64
-
-Emit = Callable[[str, dict[str, Any]], None]
 
 #: Set by SIGINT (the server's Stop) whenever fit's own Ctrl-C handling is not installed:
 #: while the data loads, between epochs' bookkeeping; the monitor passes it on to fit.
@@ -53,6 +39,30 @@ _STOP_ASKED = [False]
 
 def _ask_stop(_signum: int, _frame: Any) -> None:
     _STOP_ASKED[0] = True
+
+
+if __name__ == "__main__":  # the child: a Stop may come while torch is still importing
+    signal.signal(signal.SIGINT, _ask_stop)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from threefigures.errors import ThreeFiguresError  # noqa: E402
+from threefigures.runs.folder import LIVE_WEIGHTS_FILE  # noqa: E402
+from threefigures.training import History, TrainingMonitor  # noqa: E402
+
+#: Seconds between batch events: at most 20 a second.
+BATCH_INTERVAL = 0.05
+#: First-layer units drawn at most (an 8 × 8 grid of 28 × 28 tiles).
+MAX_TILES = 64
+
+Emit = Callable[[str, dict[str, Any]], None]
+
+
+def _finite(value: float | None) -> float | None:
+    """JSON has no NaN or infinity: such a value is sent as null."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _png_data_url(gray: np.ndarray) -> str:
@@ -218,9 +228,9 @@ class LiveMonitor(TrainingMonitor):
             {
                 "epoch": epoch,
                 "epochs": self.epochs,
-                "train_loss": history.epoch_loss[i],
-                "val_loss": history.val_loss[i],
-                "val_accuracy": history.val_accuracy[i],
+                "train_loss": _finite(history.epoch_loss[i]),
+                "val_loss": _finite(history.val_loss[i]),
+                "val_accuracy": _finite(history.val_accuracy[i]),
                 "seconds": round(history.epoch_seconds[i], 3),
             },
         )
@@ -285,7 +295,9 @@ def train_live(run_id: str, store_path: Path, emit: Emit, *, weights_every: floa
         if monitor is not None:
             monitor.flush()
         record = store.get(run_id)
-        if record.status == "interrupted":
+        from threefigures.runs.lifecycle import RunInterrupted
+
+        if isinstance(exc, RunInterrupted):
             emit(
                 "end",
                 {
@@ -298,9 +310,14 @@ def train_live(run_id: str, store_path: Path, emit: Emit, *, weights_every: floa
                 },
             )
             return 0
-        message = str(exc) if isinstance(exc, ThreeFiguresError) else f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, ThreeFiguresError):
+            traceback.print_exc()  # the whole story in train.log; the page gets one line
+        detail = str(exc) if isinstance(exc, ThreeFiguresError) else f"{type(exc).__name__}: {exc}"
+        message = (detail.strip().splitlines() or [type(exc).__name__])[0]
         if record.status == "running":  # failed before training began (tracked marks the rest)
             store.set_status(run_id, "failed", error=message)
+        # a resume that failed before it began leaves the run as it was (interrupted, its
+        # saved epochs intact) and says why
         emit("error", {"run": run_id, "message": message})
         return 1
     finally:
@@ -313,9 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", type=Path, required=True)
     parser.add_argument("--weights-every", type=float, default=2.0)
     parser.add_argument("--threads", type=int, default=None)
-    signal.signal(signal.SIGINT, _ask_stop)
     parser.add_argument("--nice", type=int, default=0)
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGINT, _ask_stop)
     if args.nice and hasattr(os, "nice"):
         # training is background work: the drawings the server answers meanwhile come first
         os.nice(args.nice)

@@ -258,6 +258,9 @@ class TrainStopping(BaseModel):
 class TrainOptions(BaseModel):
     defaults: dict[str, Any] = Field(description="The form's defaults: the article's network.")
     choices: dict[str, list[str]] = Field(description="Allowed values of the choice options.")
+    model_layers: dict[str, str] = Field(
+        description="Each model's own default layers (the CNN's head: \"128\")."
+    )
     limits: dict[str, int] = Field(description="Caps: epochs, units, layers, channels, batch.")
     active: str | None = Field(description="The run training now, if any.")
     enabled: bool

@@ -34,7 +34,7 @@ def _set_threads(settings: Settings) -> None:
         torch.set_num_threads(settings.torch_threads)
 
 
-def exposure_warning(host: str) -> str | None:
+def exposure_warning(host: str, *, train: bool = True) -> str | None:
     """The line printed when the server is bound to ``host``: None for a loopback address
     (the default 127.0.0.1), a warning for anything another machine could reach."""
     name = host.strip().strip("[]")
@@ -48,10 +48,11 @@ def exposure_warning(host: str) -> str | None:
     where = " (every network interface)" if name in ("0.0.0.0", "::") else ""
     return (
         f"warning: --host {host}{where} serves the page beyond this machine: anyone who can "
-        "reach it can use the page, run the models, start trainings on this machine and read "
-        "every run's configuration, figures and reports (there is no login). Use --host "
-        "127.0.0.1 (the default) to keep it on this machine, or --no-train to keep the page "
-        "from training."
+        "reach it can use the page, run the models, "
+        + ("start trainings on this machine, " if train else "")
+        + "and read every run's configuration, figures and reports (there is no login). Use "
+        "--host 127.0.0.1 (the default) to keep it on this machine"
+        + (", or --no-train to keep the page from training." if train else ".")
     )
 
 
@@ -63,7 +64,7 @@ def run_server(settings: Settings) -> None:
     from threefigures.web.app import create_app
 
     settings = settings.validate()
-    warning = exposure_warning(settings.host)
+    warning = exposure_warning(settings.host, train=settings.train_enabled)
     if warning is not None:
         print(warning, file=sys.stderr, flush=True)
     if settings.workers > 1:

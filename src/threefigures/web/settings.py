@@ -55,6 +55,7 @@ class Settings:
     train_max_layers: int = 4
     train_max_channels: int = 128
     train_max_batch_size: int = 4096
+    train_max_parameters: int = 20_000_000
     train_weights_every: float = 2.0
     train_threads: int | None = None
     train_nice: int = 10
@@ -115,6 +116,7 @@ class Settings:
             "train_max_layers": self.train_max_layers,
             "train_max_channels": self.train_max_channels,
             "train_max_batch_size": self.train_max_batch_size,
+            "train_max_parameters": self.train_max_parameters,
         }
         for name, value in caps.items():
             if value < 1:

@@ -66,6 +66,7 @@ class TrainingJob:
     shutting_down: bool = False
     reader: threading.Thread | None = None
     log_path: Path | None = None
+    log_offset: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, name: str, data: dict[str, Any]) -> None:
@@ -77,8 +78,17 @@ class TrainingJob:
         events = self.events
         return bool(events) and events[-1].name in FINAL_EVENTS
 
-    def since(self, index: int) -> list[Event]:
-        return self.events[index:]
+    def since(self, index: int) -> tuple[list[Event], int]:
+        """The events from ``index`` on, and the index after them. Of the weights pictures
+        among them only the newest is sent (each is ~100 kB; a late subscriber needs only
+        the current one)."""
+        events = self.events[index:]
+        following = index + len(events)
+        pictures = [i for i, e in enumerate(events) if e.name == "weights"]
+        if len(pictures) > 1:
+            drop = set(pictures[:-1])
+            events = [e for i, e in enumerate(events) if i not in drop]
+        return events, following
 
 
 def _describe(record: RunRecord) -> str:
@@ -96,6 +106,7 @@ class TrainingManager:
         self.jobs: dict[str, TrainingJob] = {}
         self._lock = threading.Lock()
         self._active: TrainingJob | None = None
+        self._closed = False
 
     # --- what the page may ask for ---------------------------------------------------------
 
@@ -162,6 +173,9 @@ class TrainingManager:
                 "optimizer": list(OPTIMIZERS),
                 "augment": list(AUGMENTATIONS),
             },
+            "model_layers": {
+                name: ",".join(str(n) for n in default_config(name).layers) for name in PAGE_MODELS
+            },
             "limits": {
                 "epochs": s.train_max_epochs,
                 "units": s.train_max_units,
@@ -186,12 +200,20 @@ class TrainingManager:
             if str(name).replace("-", "_") in SERVER_ONLY:
                 raise ConfigError(f"{flag(str(name))} cannot be set from the page")
         config = run_config_from_options(body)
+        self.check_limits(config)
+        return plan_run(config)
+
+    def check_limits(self, config: Any) -> None:
+        """What the page may train: an allowed dataset found on this machine, a page model,
+        and sizes within the caps (a resumed run's stored config is held to them too)."""
         s = self.settings
         data = config.data.name
-        if data not in s.train_datasets:
+        available = self.available_datasets()
+        if data not in available:
+            missing = " (not installed on this server)" if data in s.train_datasets else ""
             raise ConfigError(
-                f"--data {data} cannot be trained from the page; choose one of "
-                f"{', '.join(s.train_datasets)}"
+                f"--data {data} cannot be trained from the page{missing}; choose one of "
+                f"{', '.join(available)}"
             )
         if config.model.name not in PAGE_MODELS:
             raise ConfigError(
@@ -204,21 +226,32 @@ class TrainingManager:
             (t.batch_size, s.train_max_batch_size, "--batch-size"),
             (len(m.layers), s.train_max_layers, "the number of --layers"),
             (max(m.layers), s.train_max_units, "--layers (units per layer)"),
+            (len(m.channels), s.train_max_layers, "the number of --channels blocks"),
             (max(m.channels), s.train_max_channels, "--channels"),
+            (m.kernel_size, MAX_KERNEL, "--kernel-size"),
             (m.hidden_size, s.train_max_units, "--hidden-size"),
+            (m.num_layers, s.train_max_layers, "--num-layers"),
         ]
         for value, cap, what in caps:
             if value > cap:
                 raise ConfigError(f"{what} is capped at {cap} on this server, got {value}")
-        return plan_run(config)
+        parameters = _parameter_count(config)
+        if parameters > s.train_max_parameters:
+            raise ConfigError(
+                f"this network has {parameters:,} parameters; the page trains at most "
+                f"{s.train_max_parameters:,} on this server"
+            )
 
     # --- jobs ------------------------------------------------------------------------------
 
     def _claim(self) -> None:
-        """Refuse while another training runs (call with the lock held)."""
+        """Refuse while another training runs or starts, or the server is closing (call
+        with the lock held)."""
         why = self.why_disabled()
         if why is not None:
             raise TrainError(why, 409)
+        if self._closed:
+            raise TrainError("the server is shutting down", 409)
         active = self._active
         if active is not None and not active.done:
             raise TrainError(
@@ -227,33 +260,56 @@ class TrainingManager:
                 409,
             )
 
+    def _acquire(self) -> None:
+        # A start loads its data while it holds the lock: a second request is refused at
+        # once rather than queued behind it (it would hold a worker thread meanwhile).
+        if not self._lock.acquire(blocking=False):
+            raise TrainError("a training is starting; wait for it, then try again", 409)
+
     def start(self, body: Any) -> RunRecord:
         """Check the options, write the run's folder and row, start training it."""
         from threefigures.runner import open_run
 
-        with self._lock:
+        self._acquire()
+        try:
             self._claim()
             config, data = self.check_options(body)
+            self._claim()  # the server may have begun to close while the data loaded
             record = open_run(self.store, config, data)
             self._launch(record, resumed=False)
+        finally:
+            self._lock.release()
         return record
 
     def resume(self, run_id: str) -> RunRecord:
-        """Go on training an interrupted (or failed) run from its last finished epoch."""
-        with self._lock:
+        """Go on training an interrupted (or failed) run from its last finished epoch,
+        within the page's limits."""
+        from threefigures.errors import CheckpointError
+        from threefigures.runs.folder import read_run_config
+
+        self._acquire()
+        try:
             self._claim()
             record = self.store.resolve(run_id)
             if record.status == "finished":
                 raise TrainError(f"run {record.id} already finished", 409)
             if record.status == "running":
                 raise TrainError(
-                    f"run {record.id} is marked running but no training of this server "
-                    "holds it (another process?)",
+                    f"run {record.id} is marked running but no training of this server holds "
+                    f"it (another process, or one that was killed?); from a shell: "
+                    f"`threefigures train --resume {record.id}`",
                     409,
                 )
             if not record.run_dir.is_dir():
                 raise TrainError(f"run {record.id}: its folder is missing", 409)
+            try:
+                config, _classes = read_run_config(record.run_dir)
+            except CheckpointError as exc:
+                raise TrainError(str(exc), 409) from None
+            self.check_limits(config)
             self._launch(record, resumed=True)
+        finally:
+            self._lock.release()
         return record
 
     def stop(self, run_id: str) -> None:
@@ -261,6 +317,8 @@ class TrainingManager:
         job = self.jobs.get(run_id)
         if job is None or job.done or job.process is None:
             raise TrainError(f"run {run_id} is not training", 409)
+        if job.stopping:  # a second SIGINT would interrupt at once, even mid-save
+            return
         job.stopping = True
         job.process.send_signal(signal.SIGINT)
 
@@ -306,16 +364,25 @@ class TrainingManager:
         ]
         # the child's own messages (warnings, a traceback) go to a log in the run's folder
         job.log_path = record.run_dir / TRAIN_LOG
-        with open(job.log_path, "a", encoding="utf-8") as log:
-            job.process = subprocess.Popen(
-                command,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                stdin=subprocess.DEVNULL,
-                text=True,
-                encoding="utf-8",
-                errors="replace",
-            )
+        try:
+            with open(job.log_path, "a", encoding="utf-8") as log:
+                job.log_offset = log.tell()  # this attempt's messages start here
+                job.process = subprocess.Popen(
+                    command,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    stdin=subprocess.DEVNULL,
+                    text=True,
+                    encoding="utf-8",
+                    errors="replace",
+                    # its own session: a Ctrl-C in the server's terminal reaches the server
+                    # only, whose shutdown then stops the training once, cleanly
+                    start_new_session=True,
+                )
+        except OSError as exc:
+            if not resumed:  # a resumed run keeps the status and epochs it had
+                self.store.set_status(record.id, "failed", error=f"could not start: {exc}")
+            raise TrainError(f"could not start the training process: {exc}", 409) from None
         self.jobs[record.id] = job
         self._active = job
         job.reader = threading.Thread(target=self._read, args=(job,), daemon=True)
@@ -359,20 +426,29 @@ class TrainingManager:
     def _read(self, job: TrainingJob) -> None:
         """Relay the child's events; if it dies without a last word, say so and mark the
         run (interrupted when it was being stopped, failed otherwise)."""
+        try:
+            self._relay(job)
+        except Exception as exc:  # never leave subscribers (and the next start) waiting
+            if not job.done:
+                job.add("error", {"run": job.run_id, "message": f"{type(exc).__name__}: {exc}"})
+
+    def _relay(self, job: TrainingJob) -> None:
         process = job.process
         assert process is not None and process.stdout is not None
-        for line in process.stdout:
-            try:
-                message = json.loads(line)
-                job.add(str(message["event"]), dict(message["data"]))
-            except (ValueError, KeyError, TypeError):
-                continue  # not an event (the child's stdout carries nothing else)
+        with process.stdout:
+            for line in process.stdout:
+                try:
+                    message = json.loads(line)
+                    job.add(str(message["event"]), dict(message["data"]))
+                except (ValueError, KeyError, TypeError):
+                    continue  # not an event (the child's stdout carries nothing else)
         code = process.wait()
         if job.done:
             return
         record = self.store.get(job.run_id)
         if job.stopping or job.shutting_down:
-            self.store.set_status(job.run_id, "interrupted", error="stopped before it saved")
+            if record.status == "running":
+                self.store.set_status(job.run_id, "interrupted", error="stopped before it saved")
             job.add(
                 "end",
                 {
@@ -385,7 +461,7 @@ class TrainingManager:
                 },
             )
             return
-        last = _last_line(job.log_path)
+        last = _last_line(job.log_path, job.log_offset)
         message = f"the training process ended unexpectedly (exit status {code})" + (
             f": {last}" if last else ""
         )
@@ -396,12 +472,15 @@ class TrainingManager:
     def shutdown(self) -> None:
         """Stop a running training (it saves itself and is marked interrupted); one that
         does not end within ``train_stop_seconds`` is killed."""
+        with self._lock:  # a start in progress finishes first (or sees the flag and refuses)
+            self._closed = True
         job = self._active
         if job is None or job.done or job.process is None:
             return
         job.shutting_down = True
         if job.process.poll() is None:
-            job.process.send_signal(signal.SIGINT)
+            if not job.stopping:  # one SIGINT only: a second interrupts at once
+                job.process.send_signal(signal.SIGINT)
             try:
                 job.process.wait(timeout=self.settings.train_stop_seconds)
             except subprocess.TimeoutExpired:
@@ -411,15 +490,34 @@ class TrainingManager:
             job.reader.join(timeout=5)
 
 
-def _last_line(path: Path | None) -> str:
-    """The last non-empty line of the child's log (its error, when it crashed)."""
+def _last_line(path: Path | None, offset: int = 0) -> str:
+    """The last non-empty line this attempt wrote to the child's log (its error, when it
+    crashed; nothing for a process killed outright)."""
     if path is None:
         return ""
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        with open(path, "rb") as log:
+            log.seek(offset)
+            text = log.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
+    lines = text.strip().splitlines()
     return lines[-1][:300] if lines else ""
+
+
+def _parameter_count(config: Any) -> int:
+    """The network's parameters, counted without allocating them (on the meta device)."""
+    import torch
+
+    from threefigures.models import create_model
+
+    with torch.device("meta"):
+        model = create_model(config.model.name, config.model)
+    return sum(p.numel() for p in model.parameters())
+
+
+#: The largest CNN kernel the page may ask for.
+MAX_KERNEL = 9
 
 
 #: The models the page offers (the ones ``threefigures train`` takes on images).

@@ -97,6 +97,7 @@
     fillSelect($("train-activation"), ch.activation, d.activation);
     fillSelect($("train-optimizer"), ch.optimizer, d.optimizer);
     $("train-layers").value = asText(d.layers);
+    layerDefaults = opts.model_layers || {};
     $("train-channels").value = asText(d.channels);
     $("train-dropout").value = String(d.dropout);
     $("train-lr").value = String(d.lr);
@@ -132,10 +133,20 @@
     showModelFields();
   }
 
+  // Each model's own default layers (the CNN's head is 128, the MLP's hidden layer 256), as
+  // `threefigures train --model NAME` has them, until the user types a value of their own.
+  let layerDefaults = {};
+  $("train-layers").addEventListener("input", () => {
+    $("train-layers").dataset.edited = "true";
+  });
+
   function showModelFields() {
     const model = $("train-model").value;
     for (const el of form.querySelectorAll("[data-models]")) {
       el.hidden = !el.dataset.models.split(" ").includes(model);
+    }
+    if ($("train-layers").dataset.edited !== "true" && layerDefaults[model] !== undefined) {
+      $("train-layers").value = layerDefaults[model];
     }
   }
 
