@@ -754,8 +754,8 @@ def test_dataset_defaults_name_real_fields_and_models() -> None:
     unset-able TrainConfig field), so a typo cannot silently do nothing."""
     import dataclasses
 
-    from threefigures.config import ModelConfig
-    from threefigures.data.names import DATASET_DEFAULTS, list_datasets
+    from threefigures.config import ModelConfig, TrainConfig
+    from threefigures.data.names import DATASET_DEFAULTS, UNSET_TRAIN_FIELDS, list_datasets
     from threefigures.models import default_config, list_models
 
     models = {entry.name for entry in list_models()}
@@ -763,8 +763,10 @@ def test_dataset_defaults_name_real_fields_and_models() -> None:
     for data, entries in DATASET_DEFAULTS.items():
         assert data in list_datasets()
         for key, values in entries.items():
-            if key == "train":
-                assert set(values) <= {"epochs"}  # the CLI leaves only these unset
+            if key == "train" or key.startswith("train:"):
+                assert set(values) <= set(UNSET_TRAIN_FIELDS)  # the CLI leaves these unset
+                assert key == "train" or key.split(":", 1)[1] in models
+                TrainConfig(**values).validate()
                 continue
             assert key in models and set(values) <= fields
             config = default_config(key, data=data)

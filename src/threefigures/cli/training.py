@@ -171,9 +171,26 @@ def train(
         int | None,
         typer.Option(help=f"Epochs to train (default {TrainConfig.epochs}, or the dataset's)."),
     ] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = TrainConfig.batch_size,
-    lr: Annotated[float, typer.Option("--lr", help="Learning rate.")] = TrainConfig.lr,
-    optimizer: Annotated[str, typer.Option(help=" | ".join(OPTIMIZERS))] = TrainConfig.optimizer,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            help=f"Default {TrainConfig.batch_size}, or the dataset's for the model.",
+        ),
+    ] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option(
+            "--lr",
+            help=f"Learning rate (default {TrainConfig.lr:g}, or the dataset's for the model).",
+        ),
+    ] = None,
+    optimizer: Annotated[
+        str | None,
+        typer.Option(
+            help=f"{' | '.join(OPTIMIZERS)} (default {TrainConfig.optimizer}, or the dataset's)."
+        ),
+    ] = None,
     momentum: Annotated[float, typer.Option(help="SGD momentum.")] = TrainConfig.momentum,
     nesterov: Annotated[
         bool, typer.Option("--nesterov", help="SGD with Nesterov momentum.")
