@@ -410,3 +410,13 @@ def test_unknown_augmentation_is_a_one_line_error(tmp_path: Path, command: str, 
         "error: unknown augmentation 'spin'; choose from flip, rotate, brightness, shift"
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_a_names_run_prints_its_majority_baseline_beside_the_accuracy(
+    tmp_path: Path, capsys
+) -> None:
+    args = ["--store", str(tmp_path / "s.db"), "train", "--data", "names-gender"]
+    code, out, _err = run_cli([*args, "--model", "rnn", "--epochs", "1", "--quiet"], capsys)
+    assert code == 0
+    (line,) = [ln for ln in out.splitlines() if ln.startswith("test accuracy:")]
+    assert "(majority-class baseline " in line

@@ -45,9 +45,11 @@ def _print_outcome(outcome: Any) -> None:
     for kind in ("figure1", "figure2", "figure3", "report", "weights"):
         if kind in outcome.paths:
             echo(f"  {kind:<8} {outcome.paths[kind]}")
+    baseline = run.info.get("majority_baseline")
+    beside = f" (majority-class baseline {100 * baseline:.2f}%)" if baseline is not None else ""
     echo(
         f"test accuracy: {100 * outcome.test.accuracy:.2f}% "
-        f"on {len(outcome.test.labels):,} held-out examples"
+        f"on {len(outcome.test.labels):,} held-out examples{beside}"
     )
 
 
