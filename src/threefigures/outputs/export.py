@@ -201,6 +201,15 @@ def export_onnx(
     folder and moved into place only once it passed, so a failure never leaves a half-written
     or wrong file (and never replaces a good one). Errors are :class:`ThreeFiguresError`.
     """
+    from threefigures.models import model_entry
+
+    name = getattr(getattr(model, "config", None), "name", None)
+    if isinstance(name, str) and model_entry(name).reads == "text":
+        # not exported (yet): the pretrained transformer's attention with a padding mask and
+        # its 87 MB of weights were not checked against onnxruntime here
+        raise ThreeFiguresError(
+            f"ONNX export covers the networks trained from scratch; {name} is not exported"
+        )
     onnx = _require("onnx")
     _require("onnxscript")
     if check:
