@@ -159,6 +159,7 @@ def test_list_datasets() -> None:
         "folder:PATH",
         "names-gender",
         "names-next",
+        "drug-reviews",
     ]
 
 
