@@ -105,8 +105,11 @@ class ModelConfig:
     freeze: bool = False  # minilm: train the head only, the pretrained encoder stays fixed
 
     def validate(self) -> None:
-        if len(self.input_shape) != 3 or any(d <= 0 for d in self.input_shape):
-            raise ConfigError(f"input_shape must be (C, H, W) > 0, got {self.input_shape}")
+        # (C, H, W) images and token sequences (1, 1, T); (F,) a table's F features
+        if len(self.input_shape) not in (1, 3) or any(d <= 0 for d in self.input_shape):
+            raise ConfigError(
+                f"input_shape must be (C, H, W) or (features,) > 0, got {self.input_shape}"
+            )
         if self.num_classes < 1:  # 1 = a single sigmoid output (BCE on a binary task)
             raise ConfigError(f"num_classes must be at least 1, got {self.num_classes}")
         if any(n <= 0 for n in self.layers):
@@ -172,8 +175,19 @@ class TrainConfig:
     rotate_deg: float = 15.0
     brightness: float = 0.2
     shift: float = 0.1  # fraction of the image size
+    # binary tasks with --loss bce: the weight of a positive example's loss (BCE's
+    # pos_weight: > 1 makes a missed positive cost more than a false alarm)
+    pos_weight: float = 1.0
+    # binary tasks: answer the positive class when its probability is at least this
+    threshold: float = 0.5
 
     def validate(self) -> None:
+        if not (math.isfinite(self.pos_weight) and self.pos_weight > 0):
+            raise ConfigError(f"--pos-weight must be a positive number, got {self.pos_weight}")
+        if self.pos_weight != 1.0 and self.loss != "bce":
+            raise ConfigError("--pos-weight weighs BCE's positive examples: use it with --loss bce")
+        if not (math.isfinite(self.threshold) and 0 < self.threshold < 1):
+            raise ConfigError(f"--threshold must be between 0 and 1, got {self.threshold}")
         if self.epochs < 1:
             raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
         if self.batch_size < 1:
@@ -277,7 +291,10 @@ T = TypeVar("T")
 
 #: Config keys introduced after the first stored runs: absent in an older config.json, they
 #: take their defaults (every other key must be present).
-ADDED_LATER: dict[str, set[str]] = {"ModelConfig": {"attention"}}
+ADDED_LATER: dict[str, set[str]] = {
+    "ModelConfig": {"attention", "freeze"},
+    "TrainConfig": {"pos_weight", "threshold"},
+}
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:

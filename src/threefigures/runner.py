@@ -167,6 +167,10 @@ def plan_run(
         config, model=model_config_for(data, config.model, loss=config.train.loss)
     )
     check_loss_fits(config.train.loss, data.num_classes, data.task)
+    if config.train.threshold != 0.5 and data.num_classes != 2:
+        raise ConfigError(
+            f"--threshold applies to binary tasks; {data.name} has {data.num_classes} classes"
+        )
     n = len(data.train_y)
     check_batch_fits(config.train.batch_size, n - round(config.data.val_fraction * n), world)
     return config, data

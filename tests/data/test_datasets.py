@@ -160,6 +160,7 @@ def test_list_datasets() -> None:
         "names-gender",
         "names-next",
         "drug-reviews",
+        "breast-cancer",
     ]
 
 

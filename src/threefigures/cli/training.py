@@ -35,6 +35,7 @@ from threefigures.data.names import (
     FOLDER_PREFIX,
     IMAGE_DATASETS,
     SEQUENCE_DATASETS,
+    TABLE_DATASETS,
 )
 
 
@@ -42,7 +43,7 @@ def _print_outcome(outcome: Any) -> None:
     run = outcome.run
     echo("")
     echo(f"run {run.id} finished in {run.seconds:.1f} s on {run.device}")
-    for kind in ("figure1", "figure2", "figure3", "report", "weights"):
+    for kind in ("figure1", "figure2", "figure3", "tradeoff", "report", "weights"):
         if kind in outcome.paths:
             echo(f"  {kind:<8} {outcome.paths[kind]}")
     baseline = run.info.get("majority_baseline")
@@ -51,6 +52,24 @@ def _print_outcome(outcome: Any) -> None:
         f"test accuracy: {100 * outcome.test.accuracy:.2f}% "
         f"on {len(outcome.test.labels):,} held-out examples{beside}"
     )
+    metrics = run.info.get("binary_metrics")
+    if metrics:  # a binary table (breast-cancer): the numbers a screening test is judged by
+        positive = run.info.get("positive_class", "positive")
+        auc = metrics["roc_auc"]
+        echo(
+            f"at threshold {metrics['threshold']:g}: "
+            f"sensitivity {100 * metrics['sensitivity']:.1f}% "
+            f"({metrics['fn']} {positive} missed), specificity "
+            f"{100 * metrics['specificity']:.1f}% ({metrics['fp']} false alarms), ROC AUC "
+            + ("—" if auc is None else f"{auc:.3f}")
+        )
+        for name, m in run.info.get("baselines", {}).items():
+            echo(
+                f"  {name:<20} accuracy {100 * m['accuracy']:.1f}%, sensitivity "
+                f"{100 * m['sensitivity']:.1f}%, specificity {100 * m['specificity']:.1f}%, "
+                f"AUC {m['roc_auc']:.3f}"
+            )
+        echo(str(run.info.get("disclaimer", "")))
 
 
 def demo(
@@ -94,7 +113,15 @@ def train(
         str,
         typer.Option(
             "--data",
-            help=" | ".join([*IMAGE_DATASETS, *SEQUENCE_DATASETS, f"{FOLDER_PREFIX}PATH", "PATH"]),
+            help=" | ".join(
+                [
+                    *IMAGE_DATASETS,
+                    *SEQUENCE_DATASETS,
+                    *TABLE_DATASETS,
+                    f"{FOLDER_PREFIX}PATH",
+                    "PATH",
+                ]
+            ),
         ),
     ] = DataConfig.name,
     data_dir: Annotated[
@@ -167,8 +194,27 @@ def train(
         ),
     ] = ModelConfig.freeze,
     loss: Annotated[
-        str, typer.Option(help=f"{' | '.join(LOSSES)} (bce: binary tasks)")
-    ] = TrainConfig.loss,
+        str | None,
+        typer.Option(
+            help=f"{' | '.join(LOSSES)} (bce: binary tasks; default {TrainConfig.loss}, or the "
+            "dataset's: bce for breast-cancer)."
+        ),
+    ] = None,
+    pos_weight: Annotated[
+        float | None,
+        typer.Option(
+            "--pos-weight",
+            help="BCE's pos_weight: a missed positive (malignant) costs W times a false alarm.",
+        ),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            help=f"Binary tasks: answer positive at this probability "
+            f"(default {TrainConfig.threshold}).",
+        ),
+    ] = None,
     epochs: Annotated[
         int | None,
         typer.Option(help=f"Epochs to train (default {TrainConfig.epochs}, or the dataset's)."),
@@ -266,6 +312,8 @@ def train(
             "attention": attention,
             "freeze": freeze,
             "loss": loss,
+            "pos_weight": pos_weight,
+            "threshold": threshold,
             "epochs": epochs,
             "batch_size": batch_size,
             "lr": lr,

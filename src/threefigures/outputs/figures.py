@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from threefigures.config import DataConfig, ModelConfig, RunConfig
-from threefigures.data import AnyDataset, is_sequence_data
+from threefigures.data import AnyDataset, is_sequence_data, is_table_data
 from threefigures.errors import ThreeFiguresError
 from threefigures.explain.analysis import fixed_sample
 from threefigures.runs.store import RunRecord, Store
@@ -116,8 +116,15 @@ def _draw_figure1(model: nn.Module, path: Path, subtitle: str) -> Path:
     return draw_blocks(structure, path, subtitle=subtitle, trainable=trainable)
 
 
-def _draw_figure3(model: nn.Module, data: AnyDataset, test: EvalResult, path: Path) -> Path:
+def _draw_figure3(
+    model: nn.Module, data: AnyDataset, test: EvalResult, path: Path, threshold: float = 0.5
+) -> Path:
     from threefigures.figures import draw_inference
+
+    if is_table_data(data):
+        from threefigures.outputs.tabular import draw_table_figure3
+
+        return draw_table_figure3(data, test, path, threshold)
 
     if is_sequence_data(data) and data.task == "next":
         from threefigures.figures import draw_generated
@@ -186,7 +193,15 @@ def write_outputs(
         folder / "figure2.png",
         title=f"Figure 2 — training on {data.name} ({len(history.epoch)} epochs)",
     )
-    paths["figure3"] = _draw_figure3(model, data, test, folder / "figure3.png")
+    paths["figure3"] = _draw_figure3(
+        model, data, test, folder / "figure3.png", config.train.threshold
+    )
+    if is_table_data(data):
+        from threefigures.outputs.tabular import draw_tradeoff
+
+        paths["tradeoff"] = draw_tradeoff(
+            data, test, folder / "tradeoff.png", config.train.threshold
+        )
     timings = {**timings, "figures_seconds": time.perf_counter() - started}
     inside = _inside_for_report(model, data, test, folder / "inside")
     if inside is not None:
@@ -200,7 +215,7 @@ def write_outputs(
         history=history,
         test=test,
         classes=data.classes,
-        figures={k: paths[k] for k in ("figure1", "figure2", "figure3")},
+        figures={k: paths[k] for k in ("figure1", "figure2", "figure3", "tradeoff") if k in paths},
         timings=timings,
         versions=versions(),
         params=params,
@@ -247,6 +262,10 @@ def run_extras(model: nn.Module, data: AnyDataset, result: FitResult) -> dict[st
         from threefigures.data.sequences import majority_baseline
 
         extra["majority_baseline"] = majority_baseline(data)
+    if is_table_data(data) and result.test is not None:
+        from threefigures.outputs.tabular import table_extras
+
+        extra.update(table_extras(data, result.test, result.config.threshold))
     return extra
 
 

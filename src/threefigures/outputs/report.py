@@ -95,6 +95,51 @@ def _inside_section(figures: Sequence[Any]) -> str:
     return "\n".join(parts)
 
 
+def _binary_section(extra: Mapping[str, Any], figures: Mapping[str, Path]) -> str:
+    """A binary table run: sensitivity, specificity and AUC beside the classical baselines,
+    and the missed-against-false-alarm figure."""
+    metrics = extra.get("binary_metrics")
+    if not metrics:
+        return ""
+    positive = str(extra.get("positive_class", "positive"))
+    rows = [("network (this run)", metrics), *extra.get("baselines", {}).items()]
+    body = [
+        (
+            name,
+            f"{m['threshold']:g}",
+            _pct(m["accuracy"]),
+            _pct(m["sensitivity"]),
+            _pct(m["specificity"]),
+            "—" if m["roc_auc"] is None else f"{m['roc_auc']:.3f}",
+            str(m["fn"]),
+            str(m["fp"]),
+        )
+        for name, m in rows
+    ]
+    header = (
+        "Classifier",
+        "Threshold",
+        "Accuracy",
+        f"Sensitivity (recall on {positive})",
+        "Specificity",
+        "ROC AUC",
+        f"Missed {positive}",
+        "False alarms",
+    )
+    tradeoff = figures.get("tradeoff")
+    figure = (
+        f"<figure>{_img(tradeoff)}<figcaption>Moving the threshold trades missed "
+        f"{html.escape(positive)} cases for false alarms (BCE's pos_weight moves the same "
+        "balance at training time).</figcaption></figure>"
+        if tradeoff is not None
+        else ""
+    )
+    return (
+        '<h3 id="binary-metrics">Sensitivity, specificity and the classical baselines</h3>'
+        f"<p>Same split, same standardised features.</p>{_table(header, body)}{figure}"
+    )
+
+
 def write_report(
     path: Path,
     *,
@@ -142,6 +187,18 @@ def write_report(
     baseline_html = (
         f"<br>majority-class baseline {_pct(float(baseline))}" if baseline is not None else ""
     )
+    binary_html = _binary_section(extra, figures)
+    disclaimer = extra.get("disclaimer")
+    disclaimer_html = (
+        f'<p class="lead" id="disclaimer"><b>{esc(str(disclaimer))}</b></p>' if disclaimer else ""
+    )
+    figure3_caption = (
+        "Each classifier's ROC curve over every threshold, its operating point, and the "
+        "network's confusion matrix at the run's threshold."
+        if "binary_metrics" in extra
+        else "A fixed random sample of test images; each with its predicted class and the ten "
+        "output probabilities. Wrong predictions are marked."
+    )
     written = esc(datetime.now(UTC).isoformat(timespec="seconds"))
     epoch_header = ("Epoch", "Training loss", "Validation loss", "Validation accuracy", "Seconds")
     run_json = esc(json.dumps({"run": record.id, "test_accuracy": test.accuracy}))
@@ -151,6 +208,7 @@ def write_report(
 <p class="lead">The article's three figures, drawn from this run: {esc(config.model.name)}
 {esc(str(list(config.model.layers)))} trained on <b>{esc(str(data.get("name")))}</b>
 for {len(history.epoch)} epoch(s). Status: {esc(record.status)}. Written {written}.</p>
+{disclaimer_html}
 <div class="grid">
  <div class="card">Test accuracy<div class="big" id="test-accuracy">{_pct(test.accuracy)}</div>
    on {n_test:,} test examples never used in training (test loss {_num(test.loss)})
@@ -172,9 +230,8 @@ parameters computed from the model itself.</figcaption></figure>
 {_table(epoch_header, epoch_rows)}
 
 <h2>Figure 3 — inference</h2>
-<figure>{_img(figures["figure3"])}<figcaption>A fixed random sample of test images; each
-with its predicted class and the ten output probabilities. Wrong predictions are marked.
-</figcaption></figure>
+<figure>{_img(figures["figure3"])}<figcaption>{esc(figure3_caption)}</figcaption></figure>
+{binary_html}
 
 <h2>Errors: confusion matrix and per-class accuracy</h2>
 <p>Rows: the true class; columns: the predicted class; the diagonal is correct. Shading is

@@ -48,6 +48,8 @@ OPTION_KINDS: dict[str, str] = {
     "freeze": "bool",
     # training
     "loss": "str",
+    "pos_weight": "float",
+    "threshold": "float",
     "epochs": "int",
     "batch_size": "int",
     "lr": "float",

@@ -84,11 +84,15 @@ def evaluate(
     num_classes: int | None = None,
     batch_size: int = 1024,
     loss: str = "ce",
+    pos_weight: float = 1.0,
+    threshold: float = 0.5,
 ) -> EvalResult:
     """Accuracy, mean loss, predictions and confusion matrix.
 
-    Inputs are uint8 images, or token ids with ``lengths``. For next-token targets
-    (N, T) every real position counts as one prediction (padding, -100, is skipped).
+    Inputs are uint8 images, float feature rows, or token ids with ``lengths``. For
+    next-token targets (N, T) every real position counts as one prediction (padding, -100,
+    is skipped). A two-class task answers class 1 when its probability is at least
+    ``threshold`` (0.5: the most probable class).
     """
     model.eval()
     device = next(model.parameters()).device
@@ -102,7 +106,7 @@ def evaluate(
         logits_parts.append(out)
     logits = torch.cat(logits_parts)  # (N, C) or (N, T, V)
     labels = labels.cpu()
-    mean_loss = float(compute_loss(logits, labels, loss)) if len(labels) else math.nan
+    mean_loss = float(compute_loss(logits, labels, loss, pos_weight)) if len(labels) else math.nan
     if logits.ndim == 3:  # next-token: one prediction per real position
         mask = labels != -100
         logits, labels = logits[mask], labels[mask]  # (M, V), (M,)
@@ -111,6 +115,8 @@ def evaluate(
     if probs.shape[1] != classes:
         raise ConfigError(f"the model has {probs.shape[1]} outputs but the data {classes} classes")
     preds = probs.argmax(dim=1)
+    if classes == 2 and threshold != 0.5:
+        preds = (probs[:, 1] >= threshold).long()
     confusion = torch.bincount(labels * classes + preds, minlength=classes * classes)
     return EvalResult(
         accuracy=float((preds == labels).float().mean()) if len(labels) else math.nan,

@@ -330,7 +330,9 @@ def fit(
                 else:
                     assert optimizer is not None
                     with autocast:
-                        loss = compute_loss(call_model(learner, xb, lb), yb, config.loss)
+                        loss = compute_loss(
+                            call_model(learner, xb, lb), yb, config.loss, config.pos_weight
+                        )
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     if config.grad_clip > 0:
@@ -361,6 +363,8 @@ def fit(
                     lengths=len_val,
                     num_classes=data.num_classes,
                     loss=config.loss,
+                    pos_weight=config.pos_weight,
+                    threshold=config.threshold,
                 )
                 if len(val_idx)
                 else None
@@ -408,6 +412,8 @@ def fit(
             lengths=test_lengths,
             num_classes=data.num_classes,
             loss=config.loss,
+            pos_weight=config.pos_weight,
+            threshold=config.threshold,
         )
         if evaluate_test
         else None

@@ -100,10 +100,13 @@ def match_state_layout(optimizer: torch.optim.Optimizer) -> None:
                     state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
-def compute_loss(logits: torch.Tensor, targets: torch.Tensor, loss: str = "ce") -> torch.Tensor:
+def compute_loss(
+    logits: torch.Tensor, targets: torch.Tensor, loss: str = "ce", pos_weight: float = 1.0
+) -> torch.Tensor:
     """The training loss. Per-step logits (B, T, V) are next-token predictions (cross-entropy
     with -100 marking padding); ``mse`` compares softmax outputs with one-hot targets;
-    ``bce`` needs a single sigmoid output per example."""
+    ``bce`` needs a single sigmoid output per example, and ``pos_weight`` multiplies the
+    loss of the positive examples (−W·y·log σ(z) − (1−y)·log(1−σ(z)))."""
     if logits.ndim == 3:
         vocab = logits.shape[-1]
         return F.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1), ignore_index=-100)
@@ -113,7 +116,12 @@ def compute_loss(logits: torch.Tensor, targets: torch.Tensor, loss: str = "ce") 
         probs = torch.softmax(logits.float(), dim=1)
         return F.mse_loss(probs, F.one_hot(targets, logits.shape[1]).float())
     if loss == "bce":
-        return F.binary_cross_entropy_with_logits(logits[:, 0].float(), targets.float())
+        weight = None
+        if pos_weight != 1.0:
+            weight = torch.tensor(pos_weight, dtype=torch.float32, device=logits.device)
+        return F.binary_cross_entropy_with_logits(
+            logits[:, 0].float(), targets.float(), pos_weight=weight
+        )
     raise ConfigError(f"unknown loss {loss!r}")
 
 

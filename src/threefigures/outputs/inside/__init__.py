@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from threefigures.data import AnyDataset, is_sequence_data
+from threefigures.data import AnyDataset, is_sequence_data, is_table_data
 from threefigures.outputs.inside.common import (
     InsideFigure,
     InsideOptions,
@@ -64,7 +64,11 @@ def inside_figures(
     )
     result = InsideResult()
     model.eval()
-    if is_sequence_data(data):
+    if is_table_data(data):
+        from threefigures.outputs.inside.tables import inside_tables
+
+        inside_tables(model, data, out_dir, result, options, test=test)
+    elif is_sequence_data(data):
         from threefigures.outputs.inside.sequences import inside_sequences
 
         inside_sequences(model, data, out_dir, result, options)
