@@ -508,7 +508,57 @@ CASES = [
         )(t, s),
         "ok: ",
     ),
+    # tables (breast-cancer)
+    Case(
+        "tables",
+        "--pos-weight 0",
+        _train("--data", "breast-cancer", "--pos-weight", "0"),
+        "error: --pos-weight must be a positive number",
+    ),
+    Case(
+        "tables",
+        "--pos-weight -1",
+        _train("--data", "breast-cancer", "--pos-weight", "-1"),
+        "error: --pos-weight must be a positive number",
+    ),
+    Case(
+        "tables",
+        "--pos-weight nan",
+        _train("--data", "breast-cancer", "--pos-weight", "nan"),
+        "error: --pos-weight must be a positive number",
+    ),
+    Case(
+        "tables",
+        "--pos-weight with --loss ce",
+        _train("--data", "breast-cancer", "--loss", "ce", "--pos-weight", "2"),
+        "error: use it with --loss bce",
+    ),
+    Case(
+        "tables",
+        "a CNN on a table",
+        _train("--data", "breast-cancer", "--model", "cnn"),
+        "error: use --model mlp",
+    ),
+    Case(
+        "tables",
+        "an image given to a table run",
+        lambda t, s: [
+            "--store",
+            str(s),
+            "predict",
+            "--run",
+            _table_run(s),
+            str(_digit(t / "seven.png")),
+        ],
+        "error: reads a table of 30 features",
+    ),
 ]
+
+
+def _table_run(store: Path) -> str:
+    from threefigures.runs.store import Store
+
+    return next(r.id for r in Store(store).list_runs() if r.data_name == "breast-cancer")
 
 
 def _text_run(store: Path) -> str:
@@ -524,6 +574,8 @@ def trained_store(tmp_path_factory) -> Path:
     # a text run first (names: the cheapest), then the image run every other case uses
     names = ["train", "--data", "names-gender", "--model", "rnn", "--epochs", "1", "--quiet"]
     assert main(["--store", str(store), *names]) == 0
+    table = ["train", "--data", "breast-cancer", "--epochs", "1", "--quiet"]
+    assert main(["--store", str(store), *table]) == 0
     assert main(["--store", str(store), "train", *TRAIN_OK, "--quiet"]) == 0
     return store
 

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from threefigures.config import RunConfig
-from threefigures.data import AnyDataset, Dataset, is_sequence_data, load_data
+from threefigures.data import AnyDataset, is_sequence_data, is_table_data, load_data
 from threefigures.errors import CheckpointError, ConfigError, ThreeFiguresError
 from threefigures.models import create_model, model_config_for
 from threefigures.outputs.explain import Explanation, explain_inputs
@@ -308,11 +308,19 @@ def redraw(ref: str = "latest", *, store: Store | None = None) -> dict[str, Path
     store = store or Store()
     model, record, config, classes = load_run_model(store, ref)
     data = _load_run_data(config)
-    test = evaluate(model, data.test_x, data.test_y, num_classes=len(classes))
+    test = evaluate(
+        model,
+        data.test_x,
+        data.test_y,
+        num_classes=len(classes),
+        loss=config.train.loss,
+        pos_weight=config.train.pos_weight,
+        threshold=config.train.threshold,
+    )
     timings = dict(record.info.get("timings", {}))
-    extra: dict[str, Any] = {
-        k: record.info[k] for k in ("device", "precision", "sizes") if k in record.info
-    }
+    keep = ("device", "precision", "sizes", "majority_baseline", "notes")
+    keep += ("binary_metrics", "baselines", "positive_class", "disclaimer")
+    extra: dict[str, Any] = {k: record.info[k] for k in keep if k in record.info}
     history = lifecycle.history_from_store(store, record.id)
     return write_outputs(record, model, config, data, history, test, timings, store, extra)
 
@@ -324,8 +332,9 @@ def evaluate_run(
     data_dir: str | None = None,
     split: str = "test",
     store: Store | None = None,
-) -> tuple[EvalResult, RunRecord, list[str], Dataset]:
-    """Score a stored model on a dataset's ``test``, ``train`` or ``all`` images."""
+) -> tuple[EvalResult, RunRecord, list[str], AnyDataset]:
+    """Score a stored model on a dataset's ``test``, ``train`` or ``all`` images (or a
+    table's cases)."""
     store = store or Store()
     model, record, config, classes = load_run_model(store, ref)
     data = _load_run_data(config) if data_name is None else load_data(data_name, data_dir=data_dir)
@@ -336,7 +345,9 @@ def evaluate_run(
             f"run {record.id} predicts {len(classes)} classes "
             f"but {data.name} has {data.num_classes}"
         )
-    if data.image_shape != tuple(config.model.input_shape):
+    if is_table_data(data) != (len(config.model.input_shape) == 1):
+        raise ConfigError(f"run {record.id} and {data.name} do not read the same kind of input")
+    if not is_table_data(data) and data.image_shape != tuple(config.model.input_shape):
         raise ConfigError(
             f"{data.name} images are {data.image_shape}, "
             f"the model expects {config.model.input_shape}"
@@ -349,7 +360,17 @@ def evaluate_run(
         x, y = torch.cat([data.train_x, data.test_x]), torch.cat([data.train_y, data.test_y])
     else:
         raise ConfigError(f"unknown split {split!r}; choose test, train or all")
-    return evaluate(model, x, y, num_classes=len(classes)), record, classes, data
+    train = config.train
+    scores = evaluate(
+        model,
+        x,
+        y,
+        num_classes=len(classes),
+        loss=train.loss,
+        pos_weight=train.pos_weight,
+        threshold=train.threshold,
+    )
+    return scores, record, classes, data
 
 
 # --- looking inside stored runs ---------------------------------------------------------------
@@ -379,8 +400,8 @@ def inside_run(
     data = _load_run_data(config)
     image = name = None
     if input_path is not None:
-        if is_sequence_data(data):
-            raise ConfigError("--input takes an image; this run reads names")
+        if is_sequence_data(data) or is_table_data(data):
+            raise ConfigError(f"--input takes an image; this run reads {data.name}")
         image = preprocess_path(input_path).image
         name = Path(input_path).name
     folder = Path(out_dir) if out_dir is not None else record.run_dir / "inside"

@@ -58,7 +58,9 @@ def explain_inputs(
     input gets its own one-line error and the rest go on."""
     from threefigures.explain.attribution import ExplainError
     from threefigures.outputs.inside import draw_image_attributions
+    from threefigures.outputs.predict import require_image_model
 
+    require_image_model(model)
     out_dir.mkdir(parents=True, exist_ok=True)
     if config.model.vocab_size > 0:
         return _explain_names(inputs, model, config, classes, out_dir, method, target)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from threefigures.errors import ImageError
+from threefigures.errors import ConfigError, ImageError
 from threefigures.training import predict_proba
 
 
@@ -47,10 +47,21 @@ class Prediction:
         return out
 
 
+def require_image_model(model: nn.Module) -> None:
+    """A model that reads a table's rows cannot take an image: one clear line."""
+    shape = tuple(getattr(getattr(model, "config", None), "input_shape", ()))
+    if len(shape) == 1:
+        raise ConfigError(
+            f"this run reads a table of {shape[0]} features per case (breast-cancer), not "
+            "images; its report explains its test cases"
+        )
+
+
 def predict_images(
     paths: Sequence[str | Path], model: nn.Module, classes: list[str], *, top_k: int = 3
 ) -> list[Prediction]:
     """Classify image files; each bad file gets its own one-line error, the rest go on."""
+    require_image_model(model)
     from threefigures.data.preprocess import preprocess_path  # scipy: only when predicting
 
     results: list[Prediction] = []

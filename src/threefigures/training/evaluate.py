@@ -106,6 +106,8 @@ def evaluate(
         logits_parts.append(out)
     logits = torch.cat(logits_parts)  # (N, C) or (N, T, V)
     labels = labels.cpu()
+    if logits.ndim == 2 and logits.shape[1] == 1:
+        loss = "bce"  # a single sigmoid output is trained, and scored, with BCE
     mean_loss = float(compute_loss(logits, labels, loss, pos_weight)) if len(labels) else math.nan
     if logits.ndim == 3:  # next-token: one prediction per real position
         mask = labels != -100
