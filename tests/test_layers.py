@@ -1,5 +1,6 @@
 """The package's layers import one way only: config → data → models → training → runs →
-explain → figures → outputs → experiments → runner → cli/web (read from the source)."""
+explain → figures → outputs → experiments → runner → applications → cli/web (read from the
+source)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ LAYERS = (
     ("outputs",),
     ("experiments",),
     ("runner",),
+    # Figure 10's applications train full runs through the runner (figures and report)
+    ("applications",),
     ("cli", "web", "__main__"),
 )
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
