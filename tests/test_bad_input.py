@@ -31,6 +31,7 @@ class Case:
     name: str
     make: Callable[[Path, Path], list[str]]  # (tmp folder, trained store) → CLI arguments
     expect: str  # "error: <substring>" or "ok: <substring>"
+    hide: tuple[str, ...] = ()  # packages made unimportable for this case
 
 
 def _digit(path: Path, *, size: tuple[int, int] = (200, 200), mode: str = "RGB") -> Path:
@@ -555,6 +556,62 @@ CASES = [
 ]
 
 
+def _reuse_folder(tmp: Path, drive: str | None, medical: str | None) -> list[str]:
+    """``applications --reuse`` over a folder holding the given (damaged) results."""
+    out = tmp / "apps"
+    for name, text in (("drive/drive.json", drive), ("medical/medical.json", medical)):
+        if text is not None:
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
+            (out / name).write_text(text)
+    return ["--store", str(tmp / "fresh.db"), "applications", "--reuse", "--out", str(out)]
+
+
+CASES += [
+    # Figure 10's applications and the FAQ
+    Case(
+        "applications",
+        "drive without the simulator installed",
+        lambda t, s: ["drive", "--quick", "--out", str(t / "drive")],
+        "error: drive needs the CarRacing simulator",
+        hide=("gymnasium",),
+    ),
+    Case(
+        "applications",
+        "applications --reuse with no results",
+        lambda t, s: _reuse_folder(t, None, None),
+        "error: ",
+    ),
+    Case(
+        "applications",
+        "applications --reuse with a truncated drive.json",
+        lambda t, s: _reuse_folder(t, '{"schema": 1, "drivers": {"net', None),
+        "error: ",
+    ),
+    Case(
+        "applications",
+        "applications --reuse with a damaged medical.json",
+        lambda t, s: _reuse_folder(t, '{"schema": 1, "drivers": {}}', '{"network": 1}'),
+        "error: ",
+    ),
+    Case(
+        "applications",
+        "faq with an empty store and no results",
+        lambda t, s: [
+            "--store",
+            str(t / "empty.db"),
+            "faq",
+            "--out",
+            str(t / "faq.md"),
+            "--claims",
+            str(t / "none"),
+            "--applications",
+            str(t / "none"),
+        ],
+        "error: the FAQ cites stored runs",
+    ),
+]
+
+
 def _table_run(store: Path) -> str:
     from threefigures.runs.store import Store
 
@@ -598,8 +655,14 @@ def test_there_are_at_least_fifty_cases() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.surface}: {c.name}")
 def test_bad_input(
-    case: Case, trained_store: Path, tmp_path: Path, capsys, record_property
+    case: Case, trained_store: Path, tmp_path: Path, capsys, record_property, monkeypatch
 ) -> None:
+    import sys
+
+    for name in case.hide:  # `import name` (and its submodules) now raises ImportError
+        for loaded in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+            monkeypatch.delitem(sys.modules, loaded)
+        monkeypatch.setitem(sys.modules, name, None)
     before = _snapshot(trained_store)
     args = case.make(tmp_path, trained_store)
     code = main(args)
