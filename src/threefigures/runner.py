@@ -318,7 +318,7 @@ def redraw(ref: str = "latest", *, store: Store | None = None) -> dict[str, Path
         threshold=config.train.threshold,
     )
     timings = dict(record.info.get("timings", {}))
-    keep = ("device", "precision", "sizes", "majority_baseline", "notes")
+    keep: tuple[str, ...] = ("device", "precision", "sizes", "majority_baseline", "notes")
     keep += ("binary_metrics", "baselines", "positive_class", "disclaimer")
     extra: dict[str, Any] = {k: record.info[k] for k in keep if k in record.info}
     history = lifecycle.history_from_store(store, record.id)

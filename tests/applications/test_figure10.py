@@ -51,7 +51,10 @@ def test_three_measured_columns(quick_applications: dict[str, Path]) -> None:
     assert len(medical["pos_weight_sweep"]) == 3
     language = json.loads((out / "language" / "language.json").read_text())
     assert language["test_reviews"] == 30 and language["freeze"] is True
-    assert Path(language["review"]["figure"]).is_file()
+    assert (out / "language" / language["review"]["figure"]).is_file()
+    assert (out / "medical" / "report.html").is_file() and (
+        out / "language" / "report.html"
+    ).is_file()
     assert (out / "figure10.png").stat().st_size > 20_000
     page = (out / "applications.html").read_text()
     assert "data:image/png;base64," in page and "not a diagnostic tool" in page

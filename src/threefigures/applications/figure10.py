@@ -59,7 +59,7 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.1f}%"
 
 
-def _drive_column(summary: dict[str, Any] | None, why: str, folder: Path) -> dict[str, Any]:
+def _drive_column(summary: dict[str, Any] | None, why: str) -> dict[str, Any]:
     if summary is None:
         return {"key": "drive", "status": "not built yet", "why": why}
     d = summary["drivers"]
@@ -79,7 +79,7 @@ def _drive_column(summary: dict[str, Any] | None, why: str, folder: Path) -> dic
             f"Learned from {summary['sizes']['frames_train']:,} frames in "
             f"{summary['seconds']['total']:.0f} s on this CPU.",
         ],
-        "picture": str(folder / summary["files"]["frames"]),
+        "picture": f"{FOLDERS['drive']}/{summary['files']['frames']}",
         "numbers": {
             "tiles_share": net["tiles_share"],
             "offroad_share": net["offroad_share"],
@@ -87,7 +87,11 @@ def _drive_column(summary: dict[str, Any] | None, why: str, folder: Path) -> dic
             "constant_tiles_share": const["tiles_share"],
             "random_tiles_share": rand["tiles_share"],
         },
-        "pages": {"drive.html": str(folder / summary["files"]["html"])},
+        "pages": {
+            "the driving run's page": f"{FOLDERS['drive']}/{summary['files']['html']}",
+            "paths on the unseen tracks": f"{FOLDERS['drive']}/{summary['files']['paths']}",
+            "saliency: what turned the wheel": f"{FOLDERS['drive']}/{summary['files']['saliency']}",
+        },
     }
 
 
@@ -122,7 +126,11 @@ def _medical_column(summary: dict[str, Any]) -> dict[str, Any]:
             [f"network at {net['threshold']:g}", 1 - net["specificity"], net["sensitivity"]],
             [best[0], 1 - best[1]["specificity"], best[1]["sensitivity"]],
         ],
-        "pages": {"report.html": summary["report"], "trade-off": summary["tradeoff"]},
+        "pages": {
+            "the run's report": f"{FOLDERS['medical']}/{summary['report']}",
+            "Figure 3: ROC curves and confusion": f"{FOLDERS['medical']}/{summary['figure3']}",
+            "missed cancers against false alarms": f"{FOLDERS['medical']}/{summary['tradeoff']}",
+        },
     }
 
 
@@ -144,13 +152,16 @@ def _language_column(summary: dict[str, Any]) -> dict[str, Any]:
             f"Below: a test review, truly {review['true']}, answered {review['predicted']} "
             f"({_pct(review['probability'])}); red tokens pushed towards that answer.",
         ],
-        "picture": review["figure"],
+        "picture": f"{FOLDERS['language']}/{review['figure']}" if review["figure"] else None,
         "tokens": review.get("tokens"),
         "numbers": {
             "accuracy": summary["accuracy"],
             "majority_baseline": summary["majority_baseline"],
         },
-        "pages": {"report.html": summary["report"]},
+        "pages": {
+            "the run's report": f"{FOLDERS['language']}/{summary['report']}",
+            "the review's token attribution": f"{FOLDERS['language']}/{review['figure']}",
+        },
     }
 
 
@@ -185,26 +196,27 @@ def run_applications(
         medical = run_medical(folders["medical"], store, quick=quick, log=log)
         language = run_language(folders["language"], store, quick=quick, log=log)
     columns = [
-        _drive_column(drive_summary, drive_why, folders["drive"]),
+        _drive_column(drive_summary, drive_why),
         _medical_column(medical),
         _language_column(language),
     ]
-    figure = draw(columns, medical, out / "figure10.png")
+    figure = draw(columns, medical, out)
     summary = {
         "written": datetime.now(UTC).isoformat(timespec="seconds"),
         "quick": quick,
         "reused": reuse,
         "columns": columns,
         "seconds": round(time.perf_counter() - started, 1),
-        "figure": str(figure),
+        "figure": figure.name,
     }
     atomic_write_text(out / "applications.json", json.dumps(summary, indent=2))
     page = write_page(summary, out / "applications.html")
-    summary["page"] = str(page)
+    summary["figure"], summary["page"] = str(figure), str(page)
     return summary
 
 
-def draw(columns: list[dict[str, Any]], medical: dict[str, Any], path: Path) -> Path:
+def draw(columns: list[dict[str, Any]], medical: dict[str, Any], out: Path) -> Path:
+    """``out``/figure10.png from the columns (their picture paths are relative to ``out``)."""
     from threefigures.figures.applications import Column, draw_figure10
 
     drawn = []
@@ -215,7 +227,7 @@ def draw(columns: list[dict[str, Any]], medical: dict[str, Any], path: Path) -> 
                 heading=heading,
                 theme=theme,
                 measured=col.get("measured", ()),
-                picture=Path(col["picture"]) if col.get("picture") else None,
+                picture=out / col["picture"] if col.get("picture") else None,
                 roc=roc_arrays(medical) if col["key"] == "medical" else None,
                 roc_points=[tuple(p) for p in col.get("roc_points", [])],
                 tokens=[(str(t), float(s)) for t, s in col["tokens"]]
@@ -227,7 +239,7 @@ def draw(columns: list[dict[str, Any]], medical: dict[str, Any], path: Path) -> 
         )
     return draw_figure10(
         drawn,
-        path,
+        out / "figure10.png",
         title="Figure 10 — applications, each measured on a real run here",
         note=medical.get("disclaimer", ""),
     )
@@ -250,7 +262,7 @@ def write_page(summary: dict[str, Any], path: Path) -> Path:
         + (" · quick sizes" if summary["quick"] else "")
         + (" · reused stored results" if summary["reused"] else "")
         + ".</p>",
-        f'<img src="{_data_uri(Path(summary["figure"]))}" alt="Figure 10">',
+        f'<img src="{_data_uri(path.parent / "figure10.png")}" alt="Figure 10">',
     ]
     for col in summary["columns"]:
         heading, theme = THEMES[col["key"]]
@@ -261,11 +273,14 @@ def write_page(summary: dict[str, Any], path: Path) -> Path:
             continue
         parts.append("<ul>" + "".join(f"<li>{esc(m)}</li>" for m in col["measured"]) + "</ul>")
         for name, target in col.get("pages", {}).items():
-            file = Path(target)
+            file = path.parent / target
             if file.suffix == ".png" and file.is_file():
-                parts.append(f'<figure><img src="{_data_uri(file)}" alt="{esc(name)}"></figure>')
-            else:
-                parts.append(f"<p class=muted>{esc(name)}: <code>{esc(str(file))}</code></p>")
+                parts.append(
+                    f'<figure><img src="{_data_uri(file)}" alt="{esc(name)}">'
+                    f"<figcaption>{esc(name)}</figcaption></figure>"
+                )
+            else:  # a page beside this one: a relative link works wherever the folder goes
+                parts.append(f'<p><a href="{esc(target)}">{esc(name)}</a></p>')
     parts.append("</body></html>")
     atomic_write_text(path, "\n".join(parts))
     return path

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -78,6 +79,7 @@ def run_language(out: Path, store: Store, *, quick: bool = False, log: Log = pri
     test = outcome.test
     shown = _review_to_show(data, test.predictions, test.labels)
     model, _record, run_config, classes = load_run_model(store, record.id)
+    shutil.copyfile(record.run_dir / "report.html", out / "report.html")
     explained = explain_texts(
         [data.texts_test[shown]], model, run_config, classes, out / "review", record.id
     )[0]
@@ -89,7 +91,7 @@ def run_language(out: Path, store: Store, *, quick: bool = False, log: Log = pri
         "freeze": config.model.freeze,
         "epochs": config.train.epochs,
         "run": record.id,
-        "report": str(record.run_dir / "report.html"),
+        "report": "report.html",
         "test_reviews": len(test.labels),
         "train_reviews": int(record.info.get("sizes", {}).get("train", 0)),
         "accuracy": test.accuracy,
@@ -101,7 +103,7 @@ def run_language(out: Path, store: Store, *, quick: bool = False, log: Log = pri
             "true": classes[int(test.labels[shown])],
             "predicted": explained.class_name,
             "probability": explained.probability,
-            "figure": None if explained.figure is None else str(explained.figure),
+            "figure": None if explained.figure is None else str(explained.figure.relative_to(out)),
             "completeness_delta": explained.delta,
             "tokens": [[t, round(float(a), 6)] for t, a in explained.tokens or []],
         },

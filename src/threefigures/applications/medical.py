@@ -12,6 +12,7 @@ A teaching example on a public research data set, not a diagnostic tool.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -83,13 +84,17 @@ def run_medical(out: Path, store: Store, *, quick: bool = False, log: Log = prin
     p = outcome.test.probabilities[:, data.positive]
     fpr, tpr, _ = roc_curve(outcome.test.labels, p)
     info = record.info
+    # the run's report (self-contained) and Figure 3 beside the numbers, so the folder can be
+    # published without the store
+    shutil.copyfile(record.run_dir / "report.html", out / "report.html")
+    shutil.copyfile(record.run_dir / "figure3.png", out / "figure3.png")
     summary = {
         "application": "medical",
         "data": BREAST_CANCER,
         "run": record.id,
-        "report": str(record.run_dir / "report.html"),
-        "figure3": str(record.run_dir / "figure3.png"),
-        "tradeoff": str(tradeoff),
+        "report": "report.html",
+        "figure3": "figure3.png",
+        "tradeoff": tradeoff.name,
         "test_cases": len(outcome.test.labels),
         "positive_class": info["positive_class"],
         "network": info["binary_metrics"],

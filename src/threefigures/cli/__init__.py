@@ -2,8 +2,9 @@
 
 One module per group of commands (``training``: demo, train; ``inspect``: predict,
 explain, inside; ``runs``: figures, evaluate, export, runs; ``data``: augment-preview,
-generate, bench-devices, models, datasets; ``claims``: experiment; ``web``: serve), all
-registered here in the order ``--help`` lists them. Commands import the library (and
+generate, bench-devices, models, datasets; ``claims``: experiment; ``drive``: drive;
+``applications``: applications, faq; ``web``: serve), all registered here in the order
+``--help`` lists them. Commands import the library (and
 torch) inside their bodies, so ``threefigures --help`` starts fast.
 
 Every user error is one line on stderr and a non-zero exit; ``--debug`` shows the
@@ -18,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-from threefigures.cli import claims, data, inspect, runs, training, web
+from threefigures.cli import applications, claims, data, drive, inspect, runs, training, web
 from threefigures.cli.common import (
     PROCESS_START,
     STATE,
@@ -58,6 +59,9 @@ app.command()(data.generate)
 app.command()(runs.export)
 app.command("bench-devices")(data.bench_devices)
 app.command()(claims.experiment)
+app.command()(drive.drive)
+app.command()(applications.applications)
+app.command()(applications.faq)
 app.command()(data.models)
 app.command()(data.datasets)
 app.command()(web.serve)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from threefigures.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from threefigures.data import AnyDataset, Dataset, is_sequence_data, load_data
+from threefigures.data import AnyDataset, Dataset, is_sequence_data, is_table_data, load_data
 from threefigures.errors import ConfigError, DataError
 from threefigures.experiments.verdict import Comparison, Verdict, decide
 from threefigures.models import create_model, model_config_for
@@ -150,7 +150,7 @@ class Context:
                 f"the {self.name} experiment needs fashion-mnist: install it with "
                 f"`apt-get install dataset-fashion-mnist` ({exc})"
             ) from None
-        if is_sequence_data(data):
+        if is_sequence_data(data) or is_table_data(data):
             raise ConfigError(f"the {self.name} experiment needs an image dataset, not {name!r}")
         return data
 
