@@ -176,7 +176,7 @@ def draw_error_tradeoff(
             right.set_xlabel("BCE pos_weight W (one network trained per W, threshold 0.5)")
             right.set_ylabel("test cases")
             right.set_title("As the loss weighs a missed positive W times")
-            right.legend(loc="upper center")
+            right.legend(loc="center right")
         fig.suptitle(title, fontsize=11)
         fig.tight_layout()
         return save(fig, path)
