@@ -103,6 +103,7 @@ def _medical_column(summary: dict[str, Any]) -> dict[str, Any]:
     return {
         "key": "medical",
         "status": "measured",
+        "note": summary.get("disclaimer", ""),
         "measured": [
             f"Breast-cancer aspirates, {summary['test_cases']} unseen cases: the MLP found "
             f"{_pct(net['sensitivity'])} of the cancers with {_pct(net['specificity'])} "
@@ -272,6 +273,8 @@ def write_page(summary: dict[str, Any], path: Path) -> Path:
             parts.append(f"<p><b>{esc(col['status'])}</b>: {esc(col.get('why', ''))}</p>")
             continue
         parts.append("<ul>" + "".join(f"<li>{esc(m)}</li>" for m in col["measured"]) + "</ul>")
+        if col.get("note"):
+            parts.append(f"<p><b>{esc(col['note'])}</b></p>")
         for name, target in col.get("pages", {}).items():
             file = path.parent / target
             if file.suffix == ".png" and file.is_file():
