@@ -80,6 +80,14 @@ class Evidence:
         return None
 
 
+#: How a comparison's outcome reads in an answer.
+OUTCOMES = {
+    "supports": "supports it",
+    "contradicts": "contradicts it",
+    "unclear": "within the noise",
+}
+
+
 def pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
@@ -271,14 +279,13 @@ def _q6(ev: Evidence) -> Answer:
         f"a new head) on a small one. Tested here, the claim came out **{verdict}**"
     )
     parts = []
-    for i, c in enumerate(result["comparisons"]):
-        if "fine-tuned" in c["label"]:
-            parts.append(
-                f"{c['label']}: {w.quote(c['mean_a'], f'{path}#comparisons.{i}.mean_a')} vs "
-                f"{w.quote(c['mean_b'], f'{path}#comparisons.{i}.mean_b')}"
-            )
-        if len(parts) == 2:
-            break
+    tuned = [(i, c) for i, c in enumerate(result["comparisons"]) if "fine-tuned" in c["label"]]
+    for i, c in tuned[:1] + tuned[-1:] if len(tuned) > 1 else tuned:
+        parts.append(
+            f"{c['label']}: {w.quote(c['mean_a'], f'{path}#comparisons.{i}.mean_a')} vs "
+            f"{w.quote(c['mean_b'], f'{path}#comparisons.{i}.mean_b')} "
+            f"({OUTCOMES.get(c['outcome'], c['outcome'])})"
+        )
     w.answer.text = text + (f" ({'; '.join(parts)})." if parts else ".")
     return w.answer
 
@@ -293,10 +300,14 @@ def _q7(ev: Evidence) -> Answer:
         cnn = _comparison(result, "CNN")
         if cnn is not None:
             i, c = cnn
+            left, _, right = c["label"].partition(" vs ")
+            ours, theirs = ("a", "b") if "CNN" in left else ("b", "a")
+            other = (right if ours == "a" else left).split(" at ")[0]
             parts.append(
-                f"on the same few hundred digits a CNN scored "
-                f"{w.quote(c['mean_a'], f'{path}#comparisons.{i}.mean_a')} against "
-                f"{w.quote(c['mean_b'], f'{path}#comparisons.{i}.mean_b')} ({c['label']})"
+                f"on the same few labelled digits a CNN scored "
+                f"{w.quote(c[f'mean_{ours}'], f'{path}#comparisons.{i}.mean_{ours}')} against "
+                f"{w.quote(c[f'mean_{theirs}'], f'{path}#comparisons.{i}.mean_{theirs}')} for "
+                f"an {other} ({c['label']})"
             )
     if run is not None:
         parts.append(
@@ -314,13 +325,21 @@ def _q7(ev: Evidence) -> Answer:
 def _q8(ev: Evidence) -> Answer:
     w = _Writer("What are the limitations of deep learning?")
     small = _verdict(w, ev, "small-data")
-    transfer = _verdict(w, ev, "transfer")
+    transfer = ev.claim("transfer")
     medical = ev.application("medical", "medical.json")
     parts = []
     if small is not None:
         parts.append(f"the claim that classical models win on little data came out **{small}**")
     if transfer is not None:
-        parts.append(f"transfer learning came out **{transfer}**")
+        result, path = transfer
+        found = _comparison(result, "fine-tuned vs from scratch")
+        if found is not None:
+            i, c = found
+            parts.append(
+                f"pretraining is no free win ({c['label']}: fine-tuned "
+                f"{w.quote(c['mean_a'], f'{path}#comparisons.{i}.mean_a')}, from scratch "
+                f"{w.quote(c['mean_b'], f'{path}#comparisons.{i}.mean_b')})"
+            )
     if medical is not None:
         data, path = medical
         net = w.quote(data["network"]["accuracy"], f"{path}#network.accuracy")
@@ -360,7 +379,11 @@ def _q9(ev: Evidence) -> Answer:
         )
     else:
         text += f"Measured here with a GPU, the claim came out **{verdict}**"
-    w.answer.text = text + f" ({result['verdict']['summary']})."
+    v = result["verdict"]
+    supports = w.quote(v["supports"], f"{path}#verdict.supports", _int)
+    total = v["supports"] + v["contradicts"] + v["unclear"]
+    total_q = w.quote(total, f"{path}#verdict (supports+contradicts+unclear)", _int)
+    w.answer.text = text + f" ({supports} of {total_q} comparisons support it)."
     return w.answer
 
 
