@@ -211,7 +211,9 @@ class LiveMonitor(TrainingMonitor):
             },
         )
         self._positions, self._losses = [], []
-        self._last_batch = now
+        # counted from the end of this event: a slow emit (a busy machine, a slow pipe) must
+        # not let the next event follow sooner than the interval (fresh-check saw 0.04 s)
+        self._last_batch = time.monotonic()
 
     def epoch(self, model: nn.Module, history: History, epoch: int) -> None:
         _epoch, _done, steps = self._where
